@@ -104,8 +104,8 @@ export const statelessApiSpecSchema = z.strictObject({
         .prefault({}),
     probes: z
         .strictObject({
-            positive: z.array(probeSchema).min(1).default(defaultPositive as never),
-            negative: z.array(probeSchema).min(1).default(defaultNegative as never),
+            positive: z.array(probeSchema).min(1).prefault(defaultPositive),
+            negative: z.array(probeSchema).min(1).prefault(defaultNegative),
             /** Production probes repeat on this interval during the bake window and in the continuous monitor. */
             intervalSeconds: z.number().positive().max(3600).default(1),
         })

@@ -1,0 +1,65 @@
+// Generation identity: what decides that a deploy builds a new generation, and how its resources are named.
+// A generation id is derived, not stored: the same inputs give the same id, so `pinned` and `max-age` deploys
+// that have nothing to do show no change, and `every-deploy` gets a new id from the deploy's own id.
+import { createHash } from "node:crypto";
+import { durationMs, type RepavePolicy, type StatelessApiSpec } from "./spec.ts";
+
+export interface GenerationIdentity {
+    /** `g` + 6 hex: short enough for the tightest cloud name limits (AWS target groups: 32 characters). */
+    id: string;
+    /** What makes this generation differ from its siblings: the deploy id, the age bucket, or "pinned". */
+    epoch: string;
+    /** Why a deploy with this id would repave, in words for a plan. */
+    reason: string;
+}
+
+export interface GenerationContext {
+    /** The immutable image id the generation pins (AMI id, image self-link, digest, build hash). */
+    imageId: string;
+    /** Identifies this deploy: each `repave run` (or `pulumi up`) has its own. */
+    deployId: string;
+    now: Date;
+}
+
+/** The parts of a spec that a running generation embodies: changing any of them must build a new generation. */
+export function generationShape(spec: StatelessApiSpec): string {
+    const { name, port, healthCheck, capacity, certificate, credentials } = spec;
+    return JSON.stringify({ name, port, healthCheck, capacity, certificate, credentials });
+}
+
+export function epochFor(policy: RepavePolicy, ctx: Pick<GenerationContext, "deployId" | "now">): { epoch: string; reason: string } {
+    switch (policy.policy) {
+        case "every-deploy":
+            return { epoch: `deploy:${ctx.deployId}`, reason: "every deploy builds a new generation" };
+        case "max-age": {
+            const span = durationMs(policy.maxAge);
+            const bucket = Math.floor(ctx.now.getTime() / span) * span;
+            return { epoch: `since:${new Date(bucket).toISOString()}`, reason: `generations live at most ${policy.maxAge}` };
+        }
+        case "pinned":
+            return { epoch: "pinned", reason: "pinned: a new generation only for a new image or spec" };
+    }
+}
+
+export function generationIdentity(spec: StatelessApiSpec, ctx: GenerationContext): GenerationIdentity {
+    const { epoch, reason } = epochFor(spec.repave, ctx);
+    const digest = createHash("sha256")
+        .update([spec.name, ctx.imageId, generationShape(spec), epoch].join("\n"))
+        .digest("hex");
+    return { id: `g${digest.slice(0, 6)}`, epoch, reason };
+}
+
+/** Physical name of a generation-scoped resource: `<api>-<generation>[-<suffix>]`. */
+export function generationName(api: string, generation: string, suffix?: string): string {
+    return suffix ? `${api}-${generation}-${suffix}` : `${api}-${generation}`;
+}
+
+/** A deploy id for this run: REPAVE_DEPLOY_ID when a driver or CD system sets one, else the time. */
+export function currentDeployId(env: NodeJS.ProcessEnv = process.env, now = new Date()): string {
+    return env["REPAVE_DEPLOY_ID"] || now.toISOString();
+}
+
+/** Age in whole seconds between an ISO time and now, for status reports and policy checks. */
+export function ageSeconds(iso: string, now = new Date()): number {
+    return Math.max(0, Math.round((now.getTime() - new Date(iso).getTime()) / 1000));
+}

@@ -1,0 +1,434 @@
+// The local target's changeover, step by step. Each exported function is one engine operation of one resource
+// (see providers.ts); the engine orders them: front door -> candidate generation -> gate -> switch -> retire the
+// old generation (a create-before-delete replacement: the old one is deleted only at the end of a successful
+// update, after the switch moved traffic). This code runs inside Pulumi's dynamic-provider processes.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runPositive, runProbeSuite, summarize, type ProbeResult, type ProbeSuite } from "../probes.ts";
+import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
+import { hashBuild } from "./image.ts";
+import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
+import { isOurs, sleep, startDetached, stop, waitForFile } from "./processes.ts";
+
+const daemonScript = fileURLToPath(new URL("./frontdoor/daemon.ts", import.meta.url));
+
+export interface HealthCheck {
+    path: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    healthyThreshold: number;
+    graceSeconds: number;
+}
+
+// ---------------------------------------------------------------------------------------------- front door
+
+export interface FrontDoorInputs {
+    api: string;
+    port: number;
+    testPort: number;
+    stateDir: string;
+}
+
+export interface FrontDoorOutputs extends FrontDoorInputs {
+    pid: number;
+    adminToken: string;
+    url: string;
+    testUrl: string;
+}
+
+const frontDoorMarker = (stateDir: string) => `--repave-frontdoor=${stateDir}`;
+
+export function frontDoorAlive(outs: Pick<FrontDoorOutputs, "stateDir">): boolean {
+    const info = readInfo(outs.stateDir);
+    return info !== undefined && isOurs(info.pid, frontDoorMarker(outs.stateDir));
+}
+
+/** Starts the front door daemon, or adopts the one already serving this state folder (repair after a crash). */
+export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: string): Promise<FrontDoorOutputs> {
+    mkdirSync(inputs.stateDir, { recursive: true, mode: 0o700 });
+    const marker = frontDoorMarker(inputs.stateDir);
+    const running = readInfo(inputs.stateDir);
+    if (running && isOurs(running.pid, marker)) {
+        if (adminToken) {
+            return { ...inputs, pid: running.pid, adminToken, url: `https://localhost:${inputs.port}`, testUrl: `https://localhost:${inputs.testPort}` };
+        }
+        await stop(running.pid, marker, 10_000); // a leftover from an earlier stack of the same name
+    }
+    rmSync(join(inputs.stateDir, "frontdoor.json"), { force: true });
+    const token = adminToken ?? randomBytes(32).toString("hex");
+    const logFile = join(inputs.stateDir, "frontdoor.log");
+    const pid = startDetached(
+        daemonScript,
+        [marker],
+        {
+            REPAVE_FD_STATE_DIR: inputs.stateDir,
+            REPAVE_FD_ADMIN_TOKEN: token,
+            REPAVE_FD_PORT: String(inputs.port),
+            REPAVE_FD_TEST_PORT: String(inputs.testPort),
+        },
+        logFile,
+        inputs.stateDir,
+    );
+    try {
+        await waitForFile(join(inputs.stateDir, "frontdoor.json"), pid, marker, 15_000, logFile);
+    } catch (err) {
+        throw new Error(
+            `front door for ${inputs.api} did not start on 127.0.0.1:${inputs.port}/${inputs.testPort}: ${(err as Error).message}` +
+                `\n(hint: is another process using these ports? choose others with local.port / local.testPort)`,
+        );
+    }
+    return { ...inputs, pid, adminToken: token, url: `https://localhost:${inputs.port}`, testUrl: `https://localhost:${inputs.testPort}` };
+}
+
+/** Stops the front door and reaps every process left in its state folder (orphans of interrupted runs too). */
+export async function stopFrontDoor(outs: FrontDoorOutputs): Promise<void> {
+    const info = readInfo(outs.stateDir);
+    if (info) await stop(info.pid, frontDoorMarker(outs.stateDir), 15_000);
+    await reapGenerations(outs.stateDir, () => true);
+    rmSync(outs.stateDir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------- CA
+
+export interface CaInputs {
+    commonName: string;
+    lifetimeDays: number;
+}
+
+export async function createCa(inputs: CaInputs) {
+    const ca = await createCertificateAuthority(inputs.commonName, inputs.lifetimeDays);
+    return { ...inputs, certPem: ca.certPem, keyPem: ca.keyPem, serial: ca.serial, notAfter: ca.notAfter };
+}
+
+// ---------------------------------------------------------------------------------------------- generation
+
+export interface GenerationInputs {
+    api: string;
+    generation: string;
+    imageDir: string;
+    imageEntry: string;
+    imageHash: string;
+    imageVersion: string;
+    imageCreatedAt: string;
+    capacity: number;
+    domains: string[];
+    certLifetimeDays: number;
+    caCertPem: string;
+    caKeyPem: string;
+    stateDir: string;
+    frontDoorToken: string;
+    healthCheck: HealthCheck;
+    drainSeconds: number;
+}
+
+export interface GenerationOutputs {
+    api: string;
+    generation: string;
+    imageHash: string;
+    imageVersion: string;
+    imageCreatedAt: string;
+    capacity: number;
+    pids: number[];
+    backends: string[];
+    domains: string[];
+    certPem: string;
+    keyPem: string;
+    certSerial: string;
+    certNotAfter: string;
+    credential: string;
+    credentialCreatedAt: string;
+    createdAt: string;
+    stateDir: string;
+    drainSeconds: number;
+}
+
+const generationMarker = (api: string, generation: string) => `--repave-generation=${api}/${generation}`;
+const generationDir = (stateDir: string, generation: string) => join(stateDir, "generations", generation);
+
+async function healthy(backend: string, check: HealthCheck): Promise<boolean> {
+    try {
+        const res = await fetch(`http://${backend}${check.path}`, { signal: AbortSignal.timeout(check.timeoutSeconds * 1000) });
+        await res.arrayBuffer();
+        return res.status === 200;
+    } catch {
+        return false;
+    }
+}
+
+/** Waits until every backend answered its health check `healthyThreshold` times in a row. */
+async function waitHealthy(backends: string[], check: HealthCheck): Promise<void> {
+    const streak = new Map(backends.map((b) => [b, 0]));
+    const deadline = Date.now() + check.graceSeconds * 1000;
+    while (Date.now() < deadline) {
+        await Promise.all(backends.map(async (b) => streak.set(b, (await healthy(b, check)) ? streak.get(b)! + 1 : 0)));
+        if ([...streak.values()].every((n) => n >= check.healthyThreshold)) return;
+        await sleep(check.intervalSeconds * 1000);
+    }
+    const sick = [...streak].filter(([, n]) => n < check.healthyThreshold).map(([b]) => b);
+    throw new Error(`not healthy within ${check.graceSeconds}s (${check.path} on ${sick.join(", ")})`);
+}
+
+export async function createGeneration(inputs: GenerationInputs): Promise<GenerationOutputs> {
+    const actual = hashBuild(inputs.imageDir);
+    if (actual !== inputs.imageHash) {
+        throw new Error(`image ${inputs.imageVersion} changed since it was resolved (${inputs.imageHash} != ${actual}); run the update again`);
+    }
+    const cert = await issueServerCertificate(
+        { certPem: inputs.caCertPem, keyPem: inputs.caKeyPem },
+        inputs.domains,
+        inputs.certLifetimeDays,
+    );
+    const credential = randomBytes(32).toString("base64url");
+    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    // Capacity >= what serves now: a candidate never takes traffic with fewer instances than the live one.
+    const live = (await frontDoor.state()).routes.production;
+    const capacity = Math.max(inputs.capacity, live?.backends.length ?? 0);
+
+    const dir = generationDir(inputs.stateDir, inputs.generation);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const marker = generationMarker(inputs.api, inputs.generation);
+    const pids: number[] = [];
+    try {
+        for (let i = 0; i < capacity; i++) {
+            pids.push(
+                startDetached(
+                    join(inputs.imageDir, inputs.imageEntry),
+                    [marker],
+                    {
+                        REPAVE_CREDENTIAL: credential,
+                        REPAVE_GENERATION: inputs.generation,
+                        REPAVE_IMAGE_VERSION: inputs.imageVersion,
+                        REPAVE_PORT_FILE: join(dir, `port-${i}`),
+                    },
+                    join(dir, `app-${i}.log`),
+                    inputs.imageDir,
+                ),
+            );
+            // Recorded at once: if this run is killed, destroy and `repave recover` still find the processes.
+            writeFileSync(join(dir, "pids.json"), JSON.stringify({ marker, pids }));
+        }
+        const backends = await Promise.all(
+            pids.map(async (pid, i) => {
+                const port = await waitForFile(join(dir, `port-${i}`), pid, marker, inputs.healthCheck.graceSeconds * 1000, join(dir, `app-${i}.log`));
+                return `127.0.0.1:${port.trim()}`;
+            }),
+        );
+        await waitHealthy(backends, inputs.healthCheck);
+        const now = new Date().toISOString();
+        return {
+            api: inputs.api,
+            generation: inputs.generation,
+            imageHash: inputs.imageHash,
+            imageVersion: inputs.imageVersion,
+            imageCreatedAt: inputs.imageCreatedAt,
+            capacity,
+            pids,
+            backends,
+            domains: inputs.domains,
+            certPem: cert.certPem,
+            keyPem: cert.keyPem,
+            certSerial: cert.serial,
+            certNotAfter: cert.notAfter,
+            credential,
+            credentialCreatedAt: now,
+            createdAt: now,
+            stateDir: inputs.stateDir,
+            drainSeconds: inputs.drainSeconds,
+        };
+    } catch (err) {
+        await Promise.all(pids.map((pid) => stop(pid, marker, 5_000)));
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`generation ${inputs.generation} of ${inputs.api} failed to start: ${(err as Error).message}`);
+    }
+}
+
+/** Is any process of this generation still running? (refresh) */
+export function generationAlive(outs: GenerationOutputs): boolean {
+    return outs.pids.some((pid) => isOurs(pid, generationMarker(outs.api, outs.generation)));
+}
+
+/**
+ * Retires a generation: refuses while it is live (I1), leaves the test route, waits for its in-flight requests
+ * (the deregistration delay), then stops its processes, each of which drains what it still holds.
+ */
+export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: string): Promise<void> {
+    const frontDoor = new FrontDoorClient(outs.stateDir, frontDoorToken);
+    let state: FrontDoorState | undefined;
+    try {
+        state = await frontDoor.state();
+    } catch {
+        state = undefined; // no front door any more (destroy): nothing routes here
+    }
+    if (state?.routes.production?.generation === outs.generation) {
+        throw new Error(
+            `refusing to delete generation ${outs.generation} of ${outs.api}: it is serving production traffic (I1). ` +
+                `Switch traffic to another generation first (run the update again).`,
+        );
+    }
+    if (state?.routes.test?.generation === outs.generation) await frontDoor.clearRoute("test");
+    const deadline = Date.now() + outs.drainSeconds * 1000;
+    while (state && (state.inflight[outs.generation] ?? 0) > 0 && Date.now() < deadline) {
+        await sleep(100);
+        state = await frontDoor.state();
+    }
+    const marker = generationMarker(outs.api, outs.generation);
+    await Promise.all(outs.pids.map((pid) => stop(pid, marker, Math.max(5_000, outs.drainSeconds * 1000))));
+    rmSync(generationDir(outs.stateDir, outs.generation), { recursive: true, force: true });
+}
+
+/** Stops generations in a state folder that `keep` rejects: orphans of a killed run, or everything on destroy. */
+export async function reapGenerations(stateDir: string, reap: (generation: string) => boolean): Promise<string[]> {
+    const root = join(stateDir, "generations");
+    if (!existsSync(root)) return [];
+    const reaped: string[] = [];
+    for (const generation of readdirSync(root)) {
+        if (!reap(generation)) continue;
+        const file = join(root, generation, "pids.json");
+        if (existsSync(file)) {
+            const { marker, pids } = JSON.parse(readFileSync(file, "utf8")) as { marker: string; pids: number[] };
+            await Promise.all(pids.map((pid) => stop(pid, marker, 5_000)));
+        }
+        rmSync(join(root, generation), { recursive: true, force: true });
+        reaped.push(generation);
+    }
+    return reaped;
+}
+
+// ---------------------------------------------------------------------------------------------- gate
+
+export interface RouteTarget {
+    api: string;
+    generation: string;
+    backends: string[];
+    certPem: string;
+    keyPem: string;
+    certSerial: string;
+    domains: string[];
+    credential: string;
+    caCertPem: string;
+    stateDir: string;
+    frontDoorToken: string;
+}
+
+export interface GateInputs extends RouteTarget {
+    testPort: number;
+    healthCheck: HealthCheck;
+    probes: ProbeSuite;
+    imageVersion: string;
+    scan: { critical: number; high: number; findings: string[] } | null;
+    maxCritical: number;
+    maxHigh: number | null;
+}
+
+export interface GateOutputs {
+    generation: string;
+    passedAt: string;
+    results: ProbeResult[];
+}
+
+function routeSpec(t: RouteTarget): RouteSpec {
+    return { generation: t.generation, backends: t.backends, certPem: t.certPem, keyPem: t.keyPem, certSerial: t.certSerial, domains: t.domains };
+}
+
+function endpoint(t: RouteTarget, port: number) {
+    return { host: "127.0.0.1", port, serverName: t.domains[0] ?? "localhost", caPem: t.caCertPem };
+}
+
+/** The image scan gate: a candidate with more findings than the policy allows is never promoted. */
+export function checkScan(inputs: Pick<GateInputs, "scan" | "maxCritical" | "maxHigh" | "imageVersion">): void {
+    if (!inputs.scan) return;
+    const over: string[] = [];
+    if (inputs.scan.critical > inputs.maxCritical) over.push(`${inputs.scan.critical} critical (max ${inputs.maxCritical})`);
+    if (inputs.maxHigh !== null && inputs.scan.high > inputs.maxHigh) over.push(`${inputs.scan.high} high (max ${inputs.maxHigh})`);
+    if (over.length > 0) {
+        throw new Error(
+            `image gate: ${inputs.imageVersion} has ${over.join(" and ")} vulnerabilities: ${inputs.scan.findings.join("; ") || "(no ids listed)"}`,
+        );
+    }
+}
+
+/**
+ * The gate: the candidate must pass the image scan, health behind the test listener, and every positive and
+ * negative transaction there, before the switch may run. A failure keeps the test route on the candidate, so it
+ * can be inspected, and fails the update: production never moved.
+ */
+export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
+    checkScan(inputs);
+    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    await waitHealthy(inputs.backends, inputs.healthCheck);
+    await frontDoor.setRoute("test", routeSpec(inputs));
+    const report = await runProbeSuite(endpoint(inputs, inputs.testPort), inputs.probes, inputs.credential);
+    if (!report.passed) {
+        throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on the test listener; traffic stays where it is. ${summarize(report)}`);
+    }
+    return { generation: inputs.generation, passedAt: new Date().toISOString(), results: report.results };
+}
+
+export async function leaveTestRoute(stateDir: string, token: string, generation: string): Promise<void> {
+    const frontDoor = new FrontDoorClient(stateDir, token);
+    try {
+        if ((await frontDoor.state()).routes.test?.generation === generation) await frontDoor.clearRoute("test");
+    } catch {
+        // the front door is gone: no route left to clear
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- switch
+
+export interface SwitchInputs extends RouteTarget {
+    port: number;
+    gatePassedGeneration: string;
+    probes: ProbeSuite;
+    keepWarmSeconds: number;
+    intervalSeconds: number;
+}
+
+export interface SwitchOutputs extends RouteTarget {
+    previousGeneration: string | null;
+    switchedAt: string;
+    bakeProbes: number;
+}
+
+/**
+ * Moves production (backends and certificate in one step) to a generation that passed its gate, then bakes:
+ * production probes repeat for the keep-warm window while the old generation still runs, and any failure
+ * switches straight back and fails the update.
+ */
+export async function switchTraffic(inputs: SwitchInputs, previous: SwitchOutputs | undefined): Promise<SwitchOutputs> {
+    if (inputs.gatePassedGeneration !== inputs.generation) {
+        throw new Error(`switch: generation ${inputs.generation} has not passed its gate (gate passed ${inputs.gatePassedGeneration}) (I2)`);
+    }
+    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    await frontDoor.setRoute("production", routeSpec(inputs));
+    writeFileSync(join(inputs.stateDir, "ca.pem"), inputs.caCertPem);
+    const bakeUntil = Date.now() + inputs.keepWarmSeconds * 1000;
+    let bakeProbes = 0;
+    do {
+        const report = await runPositive(endpoint(inputs, inputs.port), inputs.probes, inputs.credential);
+        bakeProbes += report.results.length;
+        if (!report.passed) {
+            if (previous && previous.generation !== inputs.generation) {
+                await frontDoor.setRoute("production", routeSpec(previous));
+            }
+            throw new Error(
+                `bake: ${inputs.generation} failed on production after the switch; traffic is back on ${previous?.generation ?? "(none)"}. ${summarize(report)}`,
+            );
+        }
+        if (Date.now() < bakeUntil) await sleep(inputs.intervalSeconds * 1000);
+    } while (Date.now() < bakeUntil);
+    await leaveTestRoute(inputs.stateDir, inputs.frontDoorToken, inputs.generation);
+    const { port: _port, gatePassedGeneration: _gate, probes: _probes, keepWarmSeconds: _k, intervalSeconds: _i, ...target } = inputs;
+    return {
+        ...target,
+        previousGeneration: previous && previous.generation !== inputs.generation ? previous.generation : (previous?.previousGeneration ?? null),
+        switchedAt: new Date().toISOString(),
+        bakeProbes,
+    };
+}
+
+export async function unroute(stateDir: string, token: string): Promise<void> {
+    if (!readInfo(stateDir)) return;
+    await new FrontDoorClient(stateDir, token).clearRoute("production");
+}

@@ -1,0 +1,221 @@
+// The local front door: a TLS-terminating reverse proxy on two fixed loopback ports (production and test) with
+// an admin API that moves a route - backends and certificate together - in one step. It is the local stand-in
+// for an ALB with two listeners. Routes are chosen per request, so keep-alive clients follow a switch at once,
+// and requests already in flight finish on the generation that took them.
+import { writeFileSync, renameSync, readFileSync, existsSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import { join } from "node:path";
+import * as tls from "node:tls";
+import { timingSafeEqual } from "node:crypto";
+import type { AddressInfo } from "node:net";
+
+export type RouteName = "production" | "test";
+
+export interface RouteSpec {
+    generation: string;
+    backends: string[];
+    certPem: string;
+    keyPem: string;
+    certSerial: string;
+    domains: string[];
+}
+
+export interface FrontDoorState {
+    pid: number;
+    startedAt: string;
+    routes: Record<RouteName, { generation: string; backends: string[]; certSerial: string; domains: string[] } | null>;
+    /** Requests being served right now, by generation: what a drain waits on. */
+    inflight: Record<string, number>;
+    served: Record<string, number>;
+    failed: Record<string, number>;
+}
+
+const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
+
+function env(name: string): string {
+    const v = process.env[name];
+    if (!v) {
+        console.error(`front door: ${name} is required`);
+        process.exit(2);
+    }
+    return v;
+}
+
+function main(): void {
+    const stateDir = env("REPAVE_FD_STATE_DIR");
+    const token = Buffer.from(env("REPAVE_FD_ADMIN_TOKEN"));
+    const ports: Record<RouteName, number> = {
+        production: Number(env("REPAVE_FD_PORT")),
+        test: Number(env("REPAVE_FD_TEST_PORT")),
+    };
+    const routesFile = join(stateDir, "routes.json");
+    const routes: Record<RouteName, RouteSpec | null> = { production: null, test: null };
+    const inflight: Record<string, number> = {};
+    const served: Record<string, number> = {};
+    const failed: Record<string, number> = {};
+    const startedAt = new Date().toISOString();
+    const cursor: Record<RouteName, number> = { production: 0, test: 0 };
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    const servers: Record<RouteName, https.Server> = {
+        production: https.createServer({ minVersion: "TLSv1.2" }),
+        test: https.createServer({ minVersion: "TLSv1.2" }),
+    };
+
+    const bump = (counter: Record<string, number>, gen: string, by: number) => {
+        counter[gen] = (counter[gen] ?? 0) + by;
+        if (counter === inflight && counter[gen] === 0) delete counter[gen];
+    };
+
+    const applyRoute = (name: RouteName, spec: RouteSpec | null) => {
+        if (spec) {
+            // Throws on a bad certificate/key pair before anything changes.
+            tls.createSecureContext({ cert: spec.certPem, key: spec.keyPem });
+            servers[name].setSecureContext({ cert: spec.certPem, key: spec.keyPem, minVersion: "TLSv1.2" });
+        }
+        routes[name] = spec;
+    };
+
+    const persist = () => {
+        writeFileSync(`${routesFile}.tmp`, JSON.stringify(routes), { mode: 0o600 });
+        renameSync(`${routesFile}.tmp`, routesFile);
+    };
+
+    if (existsSync(routesFile)) {
+        const saved = JSON.parse(readFileSync(routesFile, "utf8")) as Record<RouteName, RouteSpec | null>;
+        applyRoute("production", saved.production);
+        applyRoute("test", saved.test);
+    }
+
+    const proxy = (name: RouteName, req: http.IncomingMessage, res: http.ServerResponse) => {
+        const route = routes[name];
+        if (!route || route.backends.length === 0) {
+            res.writeHead(503, { "content-type": "text/plain" }).end("no generation is routed here\n");
+            return;
+        }
+        const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
+        if (!route.domains.includes(host) && host !== "127.0.0.1") {
+            res.writeHead(421, { "content-type": "text/plain" }).end(`misdirected request: ${host || "(no host)"}\n`);
+            return;
+        }
+        const gen = route.generation;
+        bump(inflight, gen, 1);
+        let finished = false;
+        const finish = (ok: boolean) => {
+            if (finished) return;
+            finished = true;
+            bump(inflight, gen, -1);
+            bump(ok ? served : failed, gen, 1);
+        };
+        res.on("close", () => finish(res.writableFinished && res.statusCode < 500));
+        const retryable = req.method === "GET" || req.method === "HEAD";
+        const attempt = (triesLeft: number) => {
+            const backend = route.backends[cursor[name]++ % route.backends.length]!;
+            const [bhost, bport] = backend.split(":");
+            const headers: http.OutgoingHttpHeaders = {};
+            for (const [k, v] of Object.entries(req.headers)) if (!hopByHop.has(k)) headers[k] = v;
+            headers["x-forwarded-proto"] = "https";
+            headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+            const upstream = http.request(
+                { host: bhost, port: Number(bport), method: req.method, path: req.url, headers, agent },
+                (up) => {
+                    const out: http.OutgoingHttpHeaders = { "x-repave-generation": gen };
+                    for (const [k, v] of Object.entries(up.headers)) if (!hopByHop.has(k)) out[k] = v;
+                    res.writeHead(up.statusCode ?? 502, out);
+                    up.pipe(res);
+                },
+            );
+            upstream.on("error", (err) => {
+                if (res.headersSent) {
+                    res.destroy(err);
+                } else if (retryable && triesLeft > 1) {
+                    attempt(triesLeft - 1);
+                } else {
+                    res.writeHead(502, { "content-type": "text/plain" }).end(`bad gateway: ${err.message}\n`);
+                }
+            });
+            if (retryable) upstream.end();
+            else req.pipe(upstream);
+        };
+        attempt(Math.min(3, route.backends.length));
+    };
+
+    const snapshot = (): FrontDoorState => {
+        const view = (r: RouteSpec | null) =>
+            r && { generation: r.generation, backends: r.backends, certSerial: r.certSerial, domains: r.domains };
+        return {
+            pid: process.pid,
+            startedAt,
+            routes: { production: view(routes.production), test: view(routes.test) },
+            inflight: { ...inflight },
+            served: { ...served },
+            failed: { ...failed },
+        };
+    };
+
+    const admin = http.createServer((req, res) => {
+        const given = Buffer.from((req.headers.authorization ?? "").replace(/^Bearer /, ""));
+        if (given.length !== token.length || !timingSafeEqual(given, token)) {
+            res.writeHead(401).end();
+            return;
+        }
+        const send = (status: number, body: unknown) => {
+            res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+        };
+        const match = /^\/routes\/(production|test)$/.exec(req.url ?? "");
+        if (req.method === "GET" && req.url === "/state") return send(200, snapshot());
+        if (match && req.method === "DELETE") {
+            applyRoute(match[1] as RouteName, null);
+            persist();
+            return send(200, snapshot());
+        }
+        if (match && req.method === "PUT") {
+            let raw = "";
+            req.setEncoding("utf8");
+            req.on("data", (c: string) => (raw += c));
+            req.on("end", () => {
+                try {
+                    const spec = JSON.parse(raw) as RouteSpec;
+                    if (!spec.generation || !Array.isArray(spec.backends) || spec.backends.length === 0) {
+                        return send(400, { error: "a route needs a generation and at least one backend" });
+                    }
+                    applyRoute(match[1] as RouteName, spec);
+                    persist();
+                    send(200, snapshot());
+                } catch (err) {
+                    send(400, { error: (err as Error).message });
+                }
+            });
+            return;
+        }
+        send(404, { error: "not found" });
+    });
+
+    const listen = (server: http.Server | https.Server, port: number) =>
+        new Promise<number>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(port, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
+        });
+
+    (["production", "test"] as const).forEach((name) => servers[name].on("request", (q, s) => proxy(name, q, s)));
+    Promise.all([listen(servers.production, ports.production), listen(servers.test, ports.test), listen(admin, 0)])
+        .then(([, , adminPort]) => {
+            const info = join(stateDir, "frontdoor.json");
+            writeFileSync(`${info}.tmp`, JSON.stringify({ pid: process.pid, adminPort, startedAt }), { mode: 0o600 });
+            renameSync(`${info}.tmp`, info);
+        })
+        .catch((err: Error) => {
+            console.error(`front door: cannot listen: ${err.message}`);
+            process.exit(3);
+        });
+
+    process.on("SIGTERM", () => {
+        for (const s of [servers.production, servers.test, admin]) {
+            s.close();
+            s.closeIdleConnections();
+        }
+        setTimeout(() => process.exit(0), 10_000).unref();
+    });
+}
+
+main();

@@ -1,0 +1,201 @@
+// The local target's resources as Pulumi dynamic resources: the engine really creates, updates, replaces and
+// deletes them. Pulumi serializes each provider's functions into state, so they stay thin: they load
+// changeover.ts by absolute path inside the provider process and call one step of it.
+import * as pulumi from "@pulumi/pulumi";
+import { fileURLToPath } from "node:url";
+import type * as Changeover from "./changeover.ts";
+
+/** @internal Loaded inside the dynamic-provider process, where only builtins and this path are available. */
+const CHANGEOVER = fileURLToPath(new URL("./changeover.ts", import.meta.url));
+
+const load = (): typeof Changeover => {
+    const nodeModule = process.getBuiltinModule("node:module") as typeof import("node:module");
+    return nodeModule.createRequire(CHANGEOVER)(CHANGEOVER) as typeof Changeover;
+};
+
+type Props = Record<string, unknown>;
+
+/** Keys whose values differ, ignoring the serialized provider itself (it moves with the checkout, not the resource). */
+function changedKeys(olds: Props, news: Props, keys: readonly string[]): string[] {
+    return keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+}
+
+const frontDoorProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: Changeover.FrontDoorInputs) {
+        const outs = await load().startFrontDoor(inputs);
+        return { id: `frontdoor-${inputs.api}`, outs };
+    },
+    async diff(_id: string, olds: Changeover.FrontDoorOutputs, news: Changeover.FrontDoorInputs) {
+        // Ports are the front door's identity: a change replaces it (and a policy flags that). A dead daemon is
+        // repaired by an update that restarts it on the same ports with the same token.
+        const replaces = changedKeys(olds as unknown as Props, news as unknown as Props, ["port", "testPort", "stateDir", "api"]);
+        const repair = !load().frontDoorAlive(olds);
+        return { changes: replaces.length > 0 || repair, replaces, deleteBeforeReplace: true };
+    },
+    async update(_id: string, olds: Changeover.FrontDoorOutputs, news: Changeover.FrontDoorInputs) {
+        return { outs: await load().startFrontDoor(news, olds.adminToken) };
+    },
+    async delete(_id: string, outs: Changeover.FrontDoorOutputs) {
+        await load().stopFrontDoor(outs);
+    },
+};
+
+const caProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: Changeover.CaInputs) {
+        const outs = await load().createCa(inputs);
+        return { id: `ca-${outs.serial}`, outs };
+    },
+    async diff(_id: string, olds: Props, news: Props) {
+        const replaces = changedKeys(olds, news, ["commonName", "lifetimeDays"]);
+        return { changes: replaces.length > 0, replaces };
+    },
+};
+
+const generationInputKeys = [
+    "api", "generation", "imageDir", "imageEntry", "imageHash", "imageVersion", "capacity", "domains",
+    "certLifetimeDays", "healthCheck", "caCertPem", "stateDir",
+] as const;
+
+const generationProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: Changeover.GenerationInputs) {
+        const outs = await load().createGeneration(inputs);
+        return { id: `${inputs.api}-${inputs.generation}`, outs: { ...outs, frontDoorToken: inputs.frontDoorToken } };
+    },
+    async diff(_id: string, olds: Props, news: Props) {
+        // A generation is immutable: any change to what it runs is a new generation (create-before-delete),
+        // never an in-place update of compute that may be serving traffic (I1).
+        const replaces = changedKeys(olds, news, generationInputKeys);
+        const drainChanged = olds["drainSeconds"] !== news["drainSeconds"];
+        return { changes: replaces.length > 0 || drainChanged, replaces };
+    },
+    async update(_id: string, olds: Props, news: Props) {
+        // Only the drain delay may change in place: it is read when the generation retires.
+        return { outs: { ...olds, drainSeconds: news["drainSeconds"], frontDoorToken: news["frontDoorToken"] } };
+    },
+    async read(id: string, props: Changeover.GenerationOutputs) {
+        return { id, props: load().generationAlive(props) ? props : { ...props, pids: [] } };
+    },
+    async delete(_id: string, outs: Changeover.GenerationOutputs & { frontDoorToken: string }) {
+        await load().retireGeneration(outs, outs.frontDoorToken);
+    },
+};
+
+const gateInputKeys = ["generation", "backends", "certSerial", "probes", "healthCheck", "imageVersion", "scan", "maxCritical", "maxHigh", "testPort"] as const;
+
+const gateProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: Changeover.GateInputs) {
+        const outs = await load().runGate(inputs);
+        return { id: `gate-${inputs.api}`, outs: { ...outs, api: inputs.api, stateDir: inputs.stateDir, frontDoorToken: inputs.frontDoorToken } };
+    },
+    async diff(_id: string, olds: Props, news: Props) {
+        return { changes: changedKeys(olds, news, gateInputKeys).length > 0 };
+    },
+    async update(_id: string, _olds: Props, news: Changeover.GateInputs) {
+        const outs = await load().runGate(news);
+        return { outs: { ...outs, api: news.api, stateDir: news.stateDir, frontDoorToken: news.frontDoorToken } };
+    },
+    async delete(_id: string, outs: { stateDir: string; frontDoorToken: string; generation: string }) {
+        await load().leaveTestRoute(outs.stateDir, outs.frontDoorToken, outs.generation);
+    },
+};
+
+const switchInputKeys = ["generation", "gatePassedGeneration", "backends", "certSerial", "port", "probes", "keepWarmSeconds"] as const;
+
+const switchProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: Changeover.SwitchInputs) {
+        const outs = await load().switchTraffic(inputs, undefined);
+        return { id: `switch-${inputs.api}`, outs };
+    },
+    async diff(_id: string, olds: Props, news: Props) {
+        // The production route is part of the front door: it is updated, never replaced (I4).
+        return { changes: changedKeys(olds, news, switchInputKeys).length > 0 };
+    },
+    async update(_id: string, olds: Changeover.SwitchOutputs, news: Changeover.SwitchInputs) {
+        return { outs: await load().switchTraffic(news, olds) };
+    },
+    async delete(_id: string, outs: Changeover.SwitchOutputs) {
+        await load().unroute(outs.stateDir, outs.frontDoorToken);
+    },
+};
+
+type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+
+/** @internal */
+export class FrontDoor extends pulumi.dynamic.Resource {
+    declare readonly pid: pulumi.Output<number>;
+    declare readonly url: pulumi.Output<string>;
+    declare readonly testUrl: pulumi.Output<string>;
+    declare readonly adminToken: pulumi.Output<string>;
+    declare readonly stateDir: pulumi.Output<string>;
+    declare readonly port: pulumi.Output<number>;
+    declare readonly testPort: pulumi.Output<number>;
+    constructor(name: string, args: In<Changeover.FrontDoorInputs>, opts?: pulumi.CustomResourceOptions) {
+        const props = { ...args, pid: undefined, url: undefined, testUrl: undefined, adminToken: undefined };
+        super(frontDoorProvider, name, props, { ...opts, additionalSecretOutputs: ["adminToken"] }, "local", "FrontDoor");
+    }
+}
+
+/** @internal */
+export class CertificateAuthority extends pulumi.dynamic.Resource {
+    declare readonly certPem: pulumi.Output<string>;
+    declare readonly keyPem: pulumi.Output<string>;
+    declare readonly serial: pulumi.Output<string>;
+    constructor(name: string, args: In<Changeover.CaInputs>, opts?: pulumi.CustomResourceOptions) {
+        const props = { ...args, certPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined };
+        super(caProvider, name, props, { ...opts, additionalSecretOutputs: ["keyPem"] }, "local", "CertificateAuthority");
+    }
+}
+
+/** @internal */
+export class Generation extends pulumi.dynamic.Resource {
+    declare readonly generation: pulumi.Output<string>;
+    declare readonly imageHash: pulumi.Output<string>;
+    declare readonly imageVersion: pulumi.Output<string>;
+    declare readonly capacity: pulumi.Output<number>;
+    declare readonly pids: pulumi.Output<number[]>;
+    declare readonly backends: pulumi.Output<string[]>;
+    declare readonly domains: pulumi.Output<string[]>;
+    declare readonly certPem: pulumi.Output<string>;
+    declare readonly keyPem: pulumi.Output<string>;
+    declare readonly certSerial: pulumi.Output<string>;
+    declare readonly certNotAfter: pulumi.Output<string>;
+    declare readonly credential: pulumi.Output<string>;
+    declare readonly credentialCreatedAt: pulumi.Output<string>;
+    declare readonly createdAt: pulumi.Output<string>;
+    constructor(name: string, args: In<Changeover.GenerationInputs>, opts?: pulumi.CustomResourceOptions) {
+        const outputs = {
+            pids: undefined, backends: undefined, certPem: undefined, keyPem: undefined, certSerial: undefined,
+            certNotAfter: undefined, credential: undefined, credentialCreatedAt: undefined, createdAt: undefined,
+        };
+        super(generationProvider, name, { ...args, ...outputs }, {
+            ...opts,
+            additionalSecretOutputs: ["keyPem", "credential", "caKeyPem", "frontDoorToken"],
+        }, "local", "Generation");
+    }
+}
+
+/** @internal */
+export class Gate extends pulumi.dynamic.Resource {
+    declare readonly generation: pulumi.Output<string>;
+    declare readonly passedAt: pulumi.Output<string>;
+    declare readonly results: pulumi.Output<Changeover.GateOutputs["results"]>;
+    constructor(name: string, args: In<Changeover.GateInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(gateProvider, name, { ...args, passedAt: undefined, results: undefined }, {
+            ...opts,
+            additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],
+        }, "local", "Gate");
+    }
+}
+
+/** @internal */
+export class Switch extends pulumi.dynamic.Resource {
+    declare readonly generation: pulumi.Output<string>;
+    declare readonly previousGeneration: pulumi.Output<string | null>;
+    declare readonly switchedAt: pulumi.Output<string>;
+    constructor(name: string, args: In<Changeover.SwitchInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(switchProvider, name, { ...args, previousGeneration: undefined, switchedAt: undefined, bakeProbes: undefined }, {
+            ...opts,
+            additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],
+        }, "local", "Switch");
+    }
+}
