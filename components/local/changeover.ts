@@ -102,6 +102,32 @@ export async function createCa(inputs: CaInputs) {
     return { ...inputs, certPem: ca.certPem, keyPem: ca.keyPem, serial: ca.serial, notAfter: ca.notAfter };
 }
 
+// ---------------------------------------------------------------------------------------------- credentials
+
+/**
+ * The local stand-in for a secret manager's staging labels (AWSCURRENT/AWSPREVIOUS): the credential of the live
+ * generation, and the one before it. A new generation also accepts the live one's credential, so callers move
+ * to the new credential after the changeover instead of failing during it. The file is 0600 in the state folder;
+ * in Pulumi state credentials are secrets only.
+ */
+interface CredentialStore {
+    current?: { generation: string; credential: string; since: string };
+    previous?: { generation: string; credential: string; since: string };
+}
+
+const storeFile = (stateDir: string) => join(stateDir, "credentials.json");
+
+function readStore(stateDir: string): CredentialStore {
+    return existsSync(storeFile(stateDir)) ? (JSON.parse(readFileSync(storeFile(stateDir), "utf8")) as CredentialStore) : {};
+}
+
+function promoteCredential(stateDir: string, generation: string, credential: string): void {
+    const store = readStore(stateDir);
+    if (store.current?.generation === generation) return;
+    const next: CredentialStore = { current: { generation, credential, since: new Date().toISOString() }, previous: store.current };
+    writeFileSync(storeFile(stateDir), JSON.stringify(next), { mode: 0o600 });
+}
+
 // ---------------------------------------------------------------------------------------------- generation
 
 export interface GenerationInputs {
@@ -144,7 +170,7 @@ export interface GenerationOutputs {
     drainSeconds: number;
 }
 
-const generationMarker = (api: string, generation: string) => `--repave-generation=${api}/${generation}`;
+const generationMarker = (api: string, generation: string, stateDir: string) => `--repave-generation=${api}/${generation}@${stateDir}`;
 const generationDir = (stateDir: string, generation: string) => join(stateDir, "generations", generation);
 
 async function healthy(backend: string, check: HealthCheck): Promise<boolean> {
@@ -181,6 +207,7 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
         inputs.certLifetimeDays,
     );
     const credential = randomBytes(32).toString("base64url");
+    const accepted = readStore(inputs.stateDir).current;
     const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     // Capacity >= what serves now: a candidate never takes traffic with fewer instances than the live one.
     const live = (await frontDoor.state()).routes.production;
@@ -188,7 +215,7 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
 
     const dir = generationDir(inputs.stateDir, inputs.generation);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const marker = generationMarker(inputs.api, inputs.generation);
+    const marker = generationMarker(inputs.api, inputs.generation, inputs.stateDir);
     const pids: number[] = [];
     try {
         for (let i = 0; i < capacity; i++) {
@@ -198,6 +225,7 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
                     [marker],
                     {
                         REPAVE_CREDENTIAL: credential,
+                        REPAVE_PREVIOUS_CREDENTIAL: accepted && accepted.generation !== inputs.generation ? accepted.credential : "",
                         REPAVE_GENERATION: inputs.generation,
                         REPAVE_IMAGE_VERSION: inputs.imageVersion,
                         REPAVE_PORT_FILE: join(dir, `port-${i}`),
@@ -246,7 +274,7 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
 
 /** Is any process of this generation still running? (refresh) */
 export function generationAlive(outs: GenerationOutputs): boolean {
-    return outs.pids.some((pid) => isOurs(pid, generationMarker(outs.api, outs.generation)));
+    return outs.pids.some((pid) => isOurs(pid, generationMarker(outs.api, outs.generation, outs.stateDir)));
 }
 
 /**
@@ -273,7 +301,7 @@ export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: 
         await sleep(100);
         state = await frontDoor.state();
     }
-    const marker = generationMarker(outs.api, outs.generation);
+    const marker = generationMarker(outs.api, outs.generation, outs.stateDir);
     await Promise.all(outs.pids.map((pid) => stop(pid, marker, Math.max(5_000, outs.drainSeconds * 1000))));
     rmSync(generationDir(outs.stateDir, outs.generation), { recursive: true, force: true });
 }
@@ -418,6 +446,7 @@ export async function switchTraffic(inputs: SwitchInputs, previous: SwitchOutput
         }
         if (Date.now() < bakeUntil) await sleep(inputs.intervalSeconds * 1000);
     } while (Date.now() < bakeUntil);
+    promoteCredential(inputs.stateDir, inputs.generation, inputs.credential);
     await leaveTestRoute(inputs.stateDir, inputs.frontDoorToken, inputs.generation);
     const { port: _port, gatePassedGeneration: _gate, probes: _probes, keepWarmSeconds: _k, intervalSeconds: _i, ...target } = inputs;
     return {

@@ -4,7 +4,10 @@ import { createServer } from "node:http";
 import { writeFileSync, renameSync } from "node:fs";
 import { timingSafeEqual } from "node:crypto";
 
+// This generation's credential, and the previous generation's during the overlap: callers that have not yet
+// fetched the new one keep working through a changeover (rotation with a grace period, not a cliff).
 const credential = Buffer.from(process.env.REPAVE_CREDENTIAL ?? "");
+const previous = Buffer.from(process.env.REPAVE_PREVIOUS_CREDENTIAL ?? "");
 const generation = process.env.REPAVE_GENERATION ?? "unknown";
 const version = process.env.REPAVE_IMAGE_VERSION ?? "unknown";
 if (credential.length === 0) {
@@ -16,7 +19,8 @@ function authorized(req) {
   const header = req.headers.authorization ?? "";
   if (!header.startsWith("Bearer ")) return "missing";
   const given = Buffer.from(header.slice(7));
-  return given.length === credential.length && timingSafeEqual(given, credential) ? "ok" : "wrong";
+  const matches = (key) => key.length > 0 && given.length === key.length && timingSafeEqual(given, key);
+  return matches(credential) || matches(previous) ? "ok" : "wrong";
 }
 
 function send(res, status, body) {

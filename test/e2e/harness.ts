@@ -1,0 +1,257 @@
+// A throwaway local stack driven by the real Pulumi CLI (.engine/bin/pulumi): its own project folder, file
+// backend, PULUMI_HOME, free loopback ports and a copy of the sample builds, so tests never share state.
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import autocannon from "autocannon";
+
+export const repoRoot = resolve(import.meta.dirname, "../..");
+const engineBin = join(repoRoot, ".engine", "bin");
+
+export function freePort(): Promise<number> {
+    return new Promise((res, rej) => {
+        const srv = createServer();
+        srv.once("error", rej);
+        srv.listen(0, "127.0.0.1", () => {
+            const { port } = srv.address() as { port: number };
+            srv.close(() => res(port));
+        });
+    });
+}
+
+export interface RunResult {
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    out: string;
+}
+
+export interface ApiOutputs {
+    url: string;
+    generation: string;
+    previousGeneration: string | null;
+    imageVersion: string;
+    imageHash: string;
+    certSerial: string;
+    certNotAfter: string;
+    credentialCreatedAt: string;
+    frontDoorUrn: string;
+    capacity: number;
+}
+
+export class LocalStack {
+    readonly dir: string;
+    readonly imagesDir: string;
+    readonly stack = "e2e";
+    readonly port: number;
+    readonly testPort: number;
+    private readonly env: NodeJS.ProcessEnv;
+    api: Record<string, unknown>;
+
+    private constructor(dir: string, port: number, testPort: number) {
+        this.dir = dir;
+        this.port = port;
+        this.testPort = testPort;
+        this.imagesDir = join(dir, "images");
+        this.env = {
+            ...process.env,
+            PATH: `${engineBin}:${join(repoRoot, "node_modules", ".bin")}:${process.env["PATH"] ?? ""}`,
+            PULUMI_HOME: join(dir, ".pulumi-home"),
+            PULUMI_BACKEND_URL: `file://${join(dir, ".pulumi-state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "repave-test-passphrase",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        };
+        this.api = {
+            name: "hello",
+            image: { source: "local-builds", path: this.imagesDir },
+            capacity: 2,
+            certificate: { domains: ["localhost"], lifetimeDays: 7 },
+            drainSeconds: 5,
+            keepWarmSeconds: 1,
+            healthCheck: { intervalSeconds: 0.2, healthyThreshold: 2 },
+            probes: { intervalSeconds: 0.25 },
+            local: { port, testPort },
+        };
+    }
+
+    static async create(prefix: string): Promise<LocalStack> {
+        const dir = mkdtempSync(join(tmpdir(), `repave-${prefix}-`));
+        const stack = new LocalStack(dir, await freePort(), await freePort());
+        for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
+        cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
+        cpSync(join(repoRoot, "images", "sample-api"), stack.imagesDir, { recursive: true });
+        symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
+        mkdirSync(join(dir, "stacks"));
+        mkdirSync(join(dir, ".pulumi-state"));
+        const init = await stack.pulumi(["stack", "init", stack.stack]);
+        if (init.code !== 0) throw new Error(`stack init failed:\n${init.out}`);
+        stack.writeConfig();
+        return stack;
+    }
+
+    get stateDir(): string {
+        return join(this.dir, ".repave", "local", this.stack, "hello");
+    }
+
+    /** Writes stacks/Pulumi.e2e.yaml from `this.api` (or from raw YAML text, for bad-config tests). */
+    writeConfig(rawApis?: string): void {
+        const apis = rawApis ?? JSON.stringify([this.api]);
+        writeFileSync(
+            join(this.dir, "stacks", `Pulumi.${this.stack}.yaml`),
+            `config:\n  repave:target: local\n  repave:apis: ${apis}\n`,
+        );
+    }
+
+    /** Adds build `version` to the image folder: a copy of 1.1.0 with `patch` applied to its server source. */
+    addBuild(version: string, patch: (source: string) => string = (s) => s, extra: Record<string, unknown> = {}): void {
+        const dir = join(this.imagesDir, version);
+        cpSync(join(this.imagesDir, "1.1.0"), dir, { recursive: true });
+        const server = join(dir, "server.mjs");
+        writeFileSync(server, patch(readFileSync(server, "utf8")));
+        const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Record<string, unknown>;
+        writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version, createdAt: new Date().toISOString(), ...extra }));
+    }
+
+    removeBuild(version: string): void {
+        rmSync(join(this.imagesDir, version), { recursive: true, force: true });
+    }
+
+    spawnPulumi(args: string[]): ChildProcess {
+        return spawn("pulumi", [...args, "--cwd", this.dir, "--non-interactive", "--color", "never"], {
+            env: this.env,
+            stdio: ["ignore", "pipe", "pipe"],
+            detached: true, // its own process group: a SIGKILL test kills the CLI and everything it started
+        });
+    }
+
+    pulumi(args: string[]): Promise<RunResult> {
+        const child = this.spawnPulumi(args);
+        return collect(child);
+    }
+
+    up(...extra: string[]): Promise<RunResult> {
+        return this.pulumi(["up", "--yes", "--skip-preview", "--stack", this.stack, ...extra]);
+    }
+
+    async outputs(): Promise<Record<string, ApiOutputs>> {
+        const r = await this.pulumi(["stack", "output", "endpoints", "--json", "--stack", this.stack]);
+        if (r.code !== 0) throw new Error(r.out);
+        return JSON.parse(r.out) as Record<string, ApiOutputs>;
+    }
+
+    async hello(): Promise<ApiOutputs> {
+        const out = (await this.outputs())["hello"];
+        if (!out) throw new Error("no outputs for hello");
+        return out;
+    }
+
+    async credential(): Promise<string> {
+        const r = await this.pulumi(["stack", "output", "credentials", "--json", "--show-secrets", "--stack", this.stack]);
+        return (JSON.parse(r.out) as Record<string, string>)["hello"]!;
+    }
+
+    async caPem(): Promise<string> {
+        const r = await this.pulumi(["stack", "output", "caCertPem", "--stack", this.stack]);
+        return r.out.trim();
+    }
+
+    /** The checkpoint exactly as the backend stores it. */
+    stateText(): string {
+        const file = join(this.dir, ".pulumi-state", ".pulumi", "stacks", "repave", `${this.stack}.json`);
+        return existsSync(file) ? readFileSync(file, "utf8") : "";
+    }
+
+    async exportState(): Promise<{ deployment: { resources: Array<{ urn: string; type: string; delete?: boolean; outputs?: Record<string, unknown> }>; pending_operations?: unknown[] } }> {
+        const r = await this.pulumi(["stack", "export", "--stack", this.stack]);
+        return JSON.parse(r.out);
+    }
+
+    async cleanup(): Promise<void> {
+        await this.pulumi(["destroy", "--yes", "--skip-preview", "--stack", this.stack]);
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export function collect(child: ChildProcess): Promise<RunResult> {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+    return new Promise((res) => child.on("close", (code, signal) => res({ code, signal, out })));
+}
+
+/** Processes on this machine whose command line carries `marker` (the local target tags each one). */
+export function processesWith(marker: string): number[] {
+    const pids: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").some((a) => a.includes(marker))) pids.push(Number(entry));
+        } catch {
+            // exited meanwhile
+        }
+    }
+    return pids;
+}
+
+export function portOpen(port: number): Promise<boolean> {
+    return new Promise((res) => {
+        const srv = createServer();
+        srv.once("error", () => res(true));
+        srv.listen(port, "127.0.0.1", () => srv.close(() => res(false)));
+    });
+}
+
+export interface LoadReport {
+    requests: number;
+    ok2xx: number;
+    failed: number;
+    errors: number;
+    timeouts: number;
+    non2xx: number;
+    resets: number;
+}
+
+/**
+ * Steady HTTPS load on loopback with autocannon, bounded in time and stopped by `stop()`. The credential is read
+ * per request from `credential()`, as a client that refreshes its secret after each changeover would.
+ */
+export function startLoad(port: number, credential: () => string, maxSeconds = 240): { stop: () => Promise<LoadReport> } {
+    let finish: (r: autocannon.Result) => void = () => undefined;
+    const done = new Promise<autocannon.Result>((res) => (finish = res));
+    const instance = autocannon({
+        url: `https://127.0.0.1:${port}`,
+        connections: 8,
+        duration: maxSeconds,
+        servername: "localhost",
+        requests: [
+            {
+                method: "GET",
+                path: "/v1/hello",
+                setupRequest: (req: autocannon.Request) => ({
+                    ...req,
+                    headers: { host: "localhost", authorization: `Bearer ${credential()}` },
+                }),
+            },
+        ],
+    }, (err, result) => {
+        if (err) throw err;
+        finish(result);
+    });
+    return {
+        stop: async () => {
+            instance.stop();
+            const r = await done;
+            return {
+                requests: r.requests.total,
+                ok2xx: r["2xx"],
+                failed: r.errors + r.timeouts + r.non2xx + r.resets,
+                errors: r.errors,
+                timeouts: r.timeouts,
+                non2xx: r.non2xx,
+                resets: r.resets,
+            };
+        },
+    };
+}
