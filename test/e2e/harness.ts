@@ -131,6 +131,15 @@ export class LocalStack {
         return collect(child);
     }
 
+    /** The repave driver (cli/repave.ts) against this stack, as a user would run it. */
+    repave(args: string[]): Promise<RunResult> {
+        const child = spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, "--stack", this.stack, "--cwd", this.dir], {
+            env: this.env,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        return collect(child);
+    }
+
     up(...extra: string[]): Promise<RunResult> {
         return this.pulumi(["up", "--yes", "--skip-preview", "--stack", this.stack, ...extra]);
     }

@@ -1,0 +1,71 @@
+// I3 with the harshest interruption: SIGKILL of the whole `pulumi up` process group mid-changeover.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { collect, LocalStack, processesWith, startLoad } from "./harness.ts";
+
+/** Starts `pulumi up` and SIGKILLs its process group as soon as its output matches `when`. */
+async function upKilledWhen(stack: LocalStack, when: RegExp): Promise<string> {
+    const child = stack.spawnPulumi(["up", "--yes", "--skip-preview", "--stack", stack.stack]);
+    let seen = "";
+    let killed = false;
+    child.stdout!.on("data", (d: Buffer) => {
+        seen += d.toString();
+        if (!killed && when.test(seen)) {
+            killed = true;
+            process.kill(-child.pid!, "SIGKILL");
+        }
+    });
+    const result = await collect(child);
+    assert.ok(killed, `never reached ${when}; the run ended with ${result.code}:\n${seen}`);
+    assert.equal(result.signal, "SIGKILL");
+    return seen;
+}
+
+for (const [stage, when] of [
+    ["while the candidate generation is being created", /hello-generation\s+creating replacement/],
+    ["while the gate runs on the test listener", /hello-gate\s+updating/],
+] as const) {
+    describe(`pulumi up killed ${stage}`, () => {
+        let stack: LocalStack;
+        before(async () => {
+            stack = await LocalStack.create("kill");
+        });
+        after(async () => stack && (await stack.cleanup()));
+
+        it("keeps traffic on the live generation; `repave recover` then a rerun converge with 0 failed requests", async () => {
+            const first = await stack.up();
+            assert.equal(first.code, 0, first.out);
+            const live = await stack.hello();
+            const credential = await stack.credential();
+            const load = startLoad(stack.port, () => credential);
+            try {
+                stack.addBuild("1.2.0");
+                await upKilledWhen(stack, when);
+                await new Promise((r) => setTimeout(r, 500));
+
+                const blocked = await stack.up();
+                assert.notEqual(blocked.code, 0, "the engine refuses to run over the dead run's lock");
+                assert.match(blocked.out, /locked/);
+
+                const recovered = await stack.repave(["recover"]);
+                assert.equal(recovered.code, 0, recovered.out);
+                assert.match(recovered.out, /lock cleared/);
+                console.log(recovered.out.trim());
+
+                const rerun = await stack.up();
+                assert.equal(rerun.code, 0, rerun.out);
+                const now = await stack.hello();
+                assert.equal(now.imageVersion, "1.2.0");
+                assert.notEqual(now.generation, live.generation);
+                // Only the new generation runs: the old live one retired, and no orphan of the killed run survived.
+                const running = processesWith(`@${stack.stateDir}`);
+                assert.equal(running.length, 2, `processes left: ${running.join(", ")}`);
+                assert.equal(processesWith(`--repave-generation=hello/${now.generation}@`).length, 2);
+            } finally {
+                const report = await load.stop();
+                console.log(`load: ${JSON.stringify(report)}`);
+                assert.equal(report.failed, 0, `failed requests: ${JSON.stringify(report)}`);
+            }
+        });
+    });
+}
