@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { durationMs, parseApiSpecs, SpecError, statusMatches } from "../../components/spec.ts";
+
+const minimal = { name: "orders", image: { source: "local-builds", path: "images/sample-api" } };
+
+function problems(raw: unknown): string[] {
+    try {
+        parseApiSpecs(raw);
+    } catch (err) {
+        assert.ok(err instanceof SpecError, `expected SpecError, got ${String(err)}`);
+        return [...err.problems];
+    }
+    assert.fail("expected the spec to be refused");
+}
+
+describe("StatelessApi spec", () => {
+    it("fills safe defaults: every-deploy repave, 2 instances, positive and negative probes", () => {
+        const [spec] = parseApiSpecs([minimal]);
+        assert.ok(spec);
+        assert.equal(spec.repave.policy, "every-deploy");
+        assert.equal(spec.capacity, 2);
+        assert.deepEqual(spec.certificate.domains, ["localhost"]);
+        assert.ok(spec.probes.positive.length >= 1 && spec.probes.negative.length >= 1);
+        for (const probe of spec.probes.negative) assert.ok(!statusMatches(200, probe.expectStatus), `${probe.name} expects a refusal`);
+        assert.equal(spec.probes.positive[0]?.contentType, "application/json", "defaults are parsed, not copied raw");
+    });
+
+    it("lists every problem by path, with a hint, in one error", () => {
+        const found = problems([
+            { ...minimal, name: "X", capacity: 0, certificate: { domains: ["Bad_Name"] }, drainSecs: 1 },
+            { ...minimal, name: "orders2", repave: { policy: "max-age", maxAge: "a week" }, image: { source: "ftp" } },
+        ]);
+        const text = found.join("\n");
+        assert.match(text, /repave:apis\[0\]\.name: .*hint: use a short kebab-case name/);
+        assert.match(text, /repave:apis\[0\]\.capacity: .*hint/);
+        assert.match(text, /repave:apis\[0\]\.certificate\.domains\[0\]: must be a lower-case DNS name/);
+        assert.match(text, /repave:apis\[0\]: .*remove drainSecs/);
+        assert.match(text, /repave:apis\[1\]\.repave\.maxAge: must be a duration/);
+        assert.match(text, /repave:apis\[1\]\.image\.source/);
+        assert.ok(found.length >= 6, text);
+    });
+
+    it("refuses cross-field mistakes: duplicate names, shared ports, negative probes expecting success", () => {
+        const found = problems([
+            { ...minimal, local: { port: 9443, testPort: 9443 } },
+            { ...minimal, local: { port: 9443, testPort: 9444 }, probes: { negative: [{ name: "open", path: "/", auth: "none", expectStatus: 200 }] } },
+        ]).join("\n");
+        assert.match(found, /repave:apis\[0\]\.local\.testPort: equals local\.port/);
+        assert.match(found, /repave:apis\[1\]\.name: "orders" is already used by repave:apis\[0\]/);
+        assert.match(found, /repave:apis\[1\]\.local\.port: port 9443 is already used/);
+        assert.match(found, /repave:apis\[1\]\.probes\.negative\[0\]\.expectStatus: a negative probe must expect a refusal/);
+    });
+
+    it("refuses a missing or empty list", () => {
+        assert.match(problems(undefined).join(), /repave:apis: missing/);
+        assert.match(problems([]).join(), /repave:apis/);
+    });
+
+    it("parses durations and status expectations", () => {
+        assert.equal(durationMs("90s"), 90_000);
+        assert.equal(durationMs("7d"), 7 * 86_400_000);
+        assert.throws(() => durationMs("7 days"), /not a duration/);
+        assert.ok(statusMatches(404, "4xx"));
+        assert.ok(!statusMatches(500, "4xx"));
+        assert.ok(statusMatches(403, [401, 403]));
+        assert.ok(!statusMatches(200, 201));
+    });
+});
