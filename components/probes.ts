@@ -152,7 +152,7 @@ function legacyTlsProbe(endpoint: Endpoint): Promise<ProbeResult> {
         });
         socket.setTimeout(requestTimeoutMs, () => done(true, "no handshake with TLS <= 1.1 (timed out)"));
         socket.once("secureConnect", () => done(false, `server accepted ${socket.getProtocol()}`));
-        socket.once("error", (err) => done(true, `refused TLS <= 1.1: ${err.message.split("\n")[0]}`));
+        socket.once("error", (err: Error) => done(true, `refused TLS <= 1.1: ${err.message.split("\n")[0]}`));
     });
 }
 

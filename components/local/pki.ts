@@ -6,7 +6,6 @@ import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 const crypto = webcrypto;
 x509.cryptoProvider.set(crypto);
 
@@ -38,7 +37,7 @@ async function importSigningKey(pem: string): Promise<CryptoKey> {
 }
 
 export async function createCertificateAuthority(commonName: string, lifetimeDays: number): Promise<IssuedCertificate> {
-    const keys = (await crypto.subtle.generateKey(ecdsa, true, ["sign", "verify"])) as CryptoKeyPair;
+    const keys = (await crypto.subtle.generateKey(ecdsa, true, ["sign", "verify"]));
     const notBefore = new Date(Date.now() - 60_000);
     const notAfter = new Date(notBefore.getTime() + lifetimeDays * 86_400_000);
     const serial = serialNumber();
@@ -72,7 +71,7 @@ export async function issueServerCertificate(
 ): Promise<IssuedCertificate> {
     const caCert = new x509.X509Certificate(ca.certPem);
     const signingKey = await importSigningKey(ca.keyPem);
-    const keys = (await crypto.subtle.generateKey(ecdsa, true, ["sign", "verify"])) as CryptoKeyPair;
+    const keys = (await crypto.subtle.generateKey(ecdsa, true, ["sign", "verify"]));
     const notBefore = new Date(Date.now() - 60_000);
     const notAfter = new Date(Math.min(notBefore.getTime() + lifetimeDays * 86_400_000, caCert.notAfter.getTime()));
     const serial = serialNumber();

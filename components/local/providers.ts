@@ -9,7 +9,7 @@ import type * as Changeover from "./changeover.ts";
 const CHANGEOVER = fileURLToPath(new URL("./changeover.ts", import.meta.url));
 
 const load = (): typeof Changeover => {
-    const nodeModule = process.getBuiltinModule("node:module") as typeof import("node:module");
+    const nodeModule = process.getBuiltinModule("node:module");
     return nodeModule.createRequire(CHANGEOVER)(CHANGEOVER) as typeof Changeover;
 };
 

@@ -35,7 +35,7 @@ describe("a bad stack config", () => {
         const afterState = await stack.exportState();
         // Secrets are re-encrypted with a fresh nonce on every export: compare them as "[secret]".
         const hideSecrets = (_k: string, v: unknown) =>
-            v && typeof v === "object" && "ciphertext" in (v as object) ? "[secret]" : v;
+            v && typeof v === "object" && "ciphertext" in (v) ? "[secret]" : v;
         const urns = (s: typeof before) =>
             s.deployment.resources.map((r) => `${r.urn} ${JSON.stringify(r.outputs ?? {}, hideSecrets)}`).sort();
         assert.deepEqual(urns(afterState), urns(before), "state unchanged");

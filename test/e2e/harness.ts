@@ -40,6 +40,13 @@ export interface ApiOutputs {
     capacity: number;
 }
 
+export interface ExportedState {
+    deployment: {
+        resources: Array<{ urn: string; type: string; delete?: boolean; outputs?: Record<string, unknown> }>;
+        pending_operations?: unknown[];
+    };
+}
+
 export class LocalStack {
     readonly dir: string;
     readonly imagesDir: string;
@@ -172,9 +179,9 @@ export class LocalStack {
         return existsSync(file) ? readFileSync(file, "utf8") : "";
     }
 
-    async exportState(): Promise<{ deployment: { resources: Array<{ urn: string; type: string; delete?: boolean; outputs?: Record<string, unknown> }>; pending_operations?: unknown[] } }> {
+    async exportState(): Promise<ExportedState> {
         const r = await this.pulumi(["stack", "export", "--stack", this.stack]);
-        return JSON.parse(r.out);
+        return JSON.parse(r.out) as ExportedState;
     }
 
     async cleanup(): Promise<void> {

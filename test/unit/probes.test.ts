@@ -32,9 +32,9 @@ function api(cert: IssuedCertificate, flaws: Flaws): Promise<{ port: number; clo
             if (auth && auth !== `Bearer ${TOKEN}`) return send(403, {});
             if (req.url === "/v1/hello") return send(200, { message: "hello" });
             let raw = "";
-            req.on("data", (c) => (raw += c)).on("end", () => {
+            req.on("data", (c: Buffer) => (raw += c.toString())).on("end", () => {
                 try {
-                    send(200, { echo: JSON.parse(raw) });
+                    send(200, { echo: JSON.parse(raw) as unknown });
                 } catch {
                     send(400, {});
                 }

@@ -1,0 +1,20 @@
+// Lint: typescript-eslint's type-aware recommended rules over everything we write.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+    { ignores: ["node_modules/", ".engine/", ".pulumi-state/", ".pulumi-home/", ".repave/", "images/**/*.mjs"] },
+    js.configs.recommended,
+    ...tseslint.configs.recommendedTypeChecked,
+    {
+        languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+        rules: {
+            "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+            "@typescript-eslint/no-floating-promises": "error",
+            "@typescript-eslint/require-await": "off",
+        },
+    },
+    // node:test's describe/it return promises the runner itself awaits.
+    { files: ["test/**/*.ts"], rules: { "@typescript-eslint/no-floating-promises": "off" } },
+    { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
+);
