@@ -1,0 +1,70 @@
+// The gate every cloud target puts between its candidate and its switch: the shared synthetic transactions,
+// run from the deploying machine (the CD runner) against the candidate's test route. The switch resource takes
+// `gate.generation` as an input, so the engine cannot move traffic before the gate passed (I2) - ordering by
+// data, not by convention.
+import * as pulumi from "@pulumi/pulumi";
+import { fileURLToPath } from "node:url";
+import type { ProbeResult, ProbeSuite } from "./probes.ts";
+
+export interface ProbeGateInputs {
+    api: string;
+    generation: string;
+    /** Where the candidate answers before it takes traffic (test listener, tagged URL, preview Service). */
+    host: string;
+    port: number;
+    serverName: string;
+    caPem: string | null;
+    credential: string;
+    probes: ProbeSuite;
+    /** Load balancers take a while to see new targets: retry the suite until it passes or this runs out. */
+    settleSeconds: number;
+}
+
+export interface ProbeGateOutputs {
+    generation: string;
+    passedAt: string;
+    results: ProbeResult[];
+}
+
+const PROBES = fileURLToPath(new URL("./probes.ts", import.meta.url));
+
+/** @internal Runs inside the dynamic-provider process. */
+async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
+    const probes = process.getBuiltinModule("node:module").createRequire(PROBES)(PROBES) as typeof import("./probes.ts");
+    const endpoint = { host: inputs.host, port: inputs.port, serverName: inputs.serverName, caPem: inputs.caPem ?? undefined };
+    const deadline = Date.now() + inputs.settleSeconds * 1000;
+    for (;;) {
+        const report = await probes.runProbeSuite(endpoint, inputs.probes, inputs.credential);
+        if (report.passed) return { generation: inputs.generation, passedAt: new Date().toISOString(), results: report.results };
+        if (Date.now() > deadline) {
+            throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on its test route; traffic stays where it is. ${probes.summarize(report)}`);
+        }
+        await new Promise((r) => setTimeout(r, 5_000));
+    }
+}
+
+const gateKeys = ["generation", "host", "port", "serverName", "probes"] as const;
+
+const provider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: ProbeGateInputs) {
+        return { id: `gate-${inputs.api}`, outs: await runGate(inputs) };
+    },
+    async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+        return { changes: gateKeys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
+    },
+    async update(_id: string, _olds: unknown, news: ProbeGateInputs) {
+        return { outs: await runGate(news) };
+    },
+};
+
+type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+
+/** The gate resource (`pulumi-nodejs:dynamic/repave:ProbeGate`). Updated, never replaced, on every new generation. */
+export class ProbeGate extends pulumi.dynamic.Resource {
+    declare readonly generation: pulumi.Output<string>;
+    declare readonly passedAt: pulumi.Output<string>;
+    declare readonly results: pulumi.Output<ProbeResult[]>;
+    constructor(name: string, args: In<ProbeGateInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(provider, name, { ...args, passedAt: undefined, results: undefined }, { ...opts, additionalSecretOutputs: ["credential"] }, "repave", "ProbeGate");
+    }
+}
