@@ -19,7 +19,18 @@ function loadSpecs() {
     }
 }
 
-const specs = loadSpecs();
+/**
+ * `repave rollback` pins an API to the image its previous generation ran (REPAVE_IMAGE_PINS={"api":"1.1.0"}): a
+ * rollback is a new, gated generation of a known-good image - never a shortcut around the gate.
+ */
+function applyImagePins(specs: ReturnType<typeof parseApiSpecs>) {
+    const pins = JSON.parse(process.env["REPAVE_IMAGE_PINS"] ?? "{}") as Record<string, string>;
+    return specs.map((spec) =>
+        pins[spec.name] && spec.image.source === "local-builds" ? { ...spec, image: { ...spec.image, version: pins[spec.name] } } : spec,
+    );
+}
+
+const specs = applyImagePins(loadSpecs());
 if (target !== "local") {
     throw new pulumi.RunError(`repave:target: "${target}" is not one of: local (hint: set repave:target to local)`);
 }
@@ -34,6 +45,7 @@ export const endpoints = Object.fromEntries(
             testUrl: api.testUrl,
             generation: api.generation,
             previousGeneration: api.previousGeneration,
+            previousImageVersion: api.previousImageVersion,
             imageVersion: api.imageVersion,
             imageHash: api.imageHash,
             imageCreatedAt: api.imageCreatedAt,

@@ -1,51 +1,169 @@
 #!/usr/bin/env node
-// The repave driver. Subcommands grow with the product; each prints what it did and exits non-zero on failure.
+// The repave driver: the Automation API over the project's own engine, for CD pipelines, scheduled repaves and
+// engineers reading a plan. Every step writes one audit line (stdout, or --audit-file).
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { openStack } from "./workspace.ts";
+import { durationMs } from "../components/spec.ts";
+import { AuditLog } from "./audit.ts";
+import { liveFacts } from "./facts.ts";
+import { plan, renderMarkdown } from "./plan.ts";
 import { recover } from "./recover.ts";
+import { rollback, rollbackTargets } from "./rollback.ts";
+import { run } from "./run.ts";
+import { renderStatus, statusOf } from "./status.ts";
+import { openStack } from "./workspace.ts";
 
-const usage = `usage: repave <command> [--stack NAME] [--cwd DIR]
+export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64 } as const;
+
+const usage = `usage: repave <command> [options]
 
 commands:
-  recover   after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphaned processes`;
+  plan       preview the next deploy as a repave: generations, images and ages, certificate and credential
+             rotation, replaced vs kept resources. Exit 0: no repave; 2: a repave would happen.
+  run        deploy (a red/green repave). --if-older-than 7d: do nothing when everything serving is younger
+             and no newer image waits.
+  status     per API: generation, ages, certificate expiry. Exit 3 when anything is past policy.
+  rollback   redeploy the image the previous generation ran, as a new gated generation.
+  recover    after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphans.
+
+options:
+  --stack NAME             stack (default: local)
+  --cwd DIR                project folder (default: this project)
+  --format text|md|json    output of plan/status (default: text; plan's text is its Markdown)
+  --out FILE               also write the plan/status output to FILE (e.g. for a PR comment)
+  --audit-file FILE        append audit events to FILE instead of stdout
+  --if-older-than DUR      run: e.g. 12h, 7d
+  --max-age DUR            status: oldest generation/credential allowed (default 7d)
+  --max-image-age DUR      status: oldest image allowed (default 30d)
+  --min-cert-validity DUR  status: least certificate validity left (default 7d)`;
+
+class UsageError extends Error {}
+
+function duration(flag: string, text: string | undefined, fallback?: string): number | undefined {
+    const value = text ?? fallback;
+    if (value === undefined) return undefined;
+    try {
+        return durationMs(value) / 1000;
+    } catch {
+        throw new UsageError(`--${flag}: "${value}" is not a duration (write e.g. 90s, 15m, 12h or 7d)`);
+    }
+}
 
 async function main(argv: string[]): Promise<number> {
-    const { values, positionals } = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-            stack: { type: "string", default: "local" },
-            cwd: { type: "string" },
-            help: { type: "boolean", short: "h" },
-        },
-    });
-    const command = positionals[0];
-    if (values.help || !command) {
-        console.log(usage);
-        return command || values.help ? 0 : 2;
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args: argv,
+            allowPositionals: true,
+            strict: true,
+            options: {
+                stack: { type: "string", default: "local" },
+                cwd: { type: "string" },
+                format: { type: "string", default: "text" },
+                out: { type: "string" },
+                "audit-file": { type: "string" },
+                "if-older-than": { type: "string" },
+                "max-age": { type: "string" },
+                "max-image-age": { type: "string" },
+                "min-cert-validity": { type: "string" },
+                help: { type: "boolean", short: "h" },
+            },
+        });
+    } catch (err) {
+        throw new UsageError((err as Error).message);
     }
+    const { values, positionals } = parsed;
+    const command = positionals[0];
+    if (values.help) {
+        console.log(usage);
+        return exitCodes.ok;
+    }
+    if (!command) throw new UsageError("a command is required");
+    if (!["text", "md", "json"].includes(values.format)) throw new UsageError(`--format: "${values.format}" is not one of text, md, json`);
+    const audit = new AuditLog(values.stack, values["audit-file"]);
+    const controller = new AbortController();
+    // SIGINT: let the engine cancel cleanly (it finishes in-flight steps and writes its checkpoint).
+    process.once("SIGINT", () => {
+        console.error("repave: interrupted; asking the engine to cancel cleanly...");
+        controller.abort();
+    });
+    const emit = (text: string) => {
+        if (values.out) writeFileSync(values.out, `${text}\n`);
+        // With audit events on stdout, reports go to stderr so both stay parseable.
+        (values["audit-file"] ? console.log : console.error)(text);
+    };
+    const progress = (text: string) => process.stderr.write(text);
+    const stack = () => openStack(values.stack, values.cwd);
+
     switch (command) {
+        case "plan": {
+            const p = await plan(await stack(), controller.signal);
+            for (const a of p.apis) {
+                audit.write("plan", "ok", {
+                    api: a.api,
+                    generation: a.liveGeneration,
+                    details: { repave: a.repave, candidate: a.candidateGeneration, image: a.image, frontDoorKept: a.frontDoorKept },
+                });
+            }
+            emit(values.format === "json" ? JSON.stringify(p, null, 2) : renderMarkdown(p));
+            return p.repave ? exitCodes.repavePending : exitCodes.ok;
+        }
+        case "run": {
+            const threshold = duration("if-older-than", values["if-older-than"]);
+            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, onOutput: progress });
+            if (outcome.skipped) console.error(`repave: nothing to do: ${outcome.reason}`);
+            else for (const f of outcome.after) console.error(`repave: ${f.api} now on ${f.generation} (image ${f.imageVersion})`);
+            return exitCodes.ok;
+        }
+        case "status": {
+            const policy = {
+                maxGenerationAge: duration("max-age", values["max-age"], "7d")!,
+                maxImageAge: duration("max-image-age", values["max-image-age"], "30d")!,
+                minCertValidity: duration("min-cert-validity", values["min-cert-validity"], "7d")!,
+            };
+            const rows = statusOf(await liveFacts(await stack()), policy);
+            if (rows.length === 0) throw new Error(`stack ${values.stack} serves no API yet (hint: repave run)`);
+            for (const r of rows) audit.write("status", r.problems.length ? "attention" : "ok", { api: r.api, generation: r.generation, details: { problems: r.problems, imageAge: r.imageAge, certExpiresIn: r.certExpiresIn } });
+            emit(values.format === "json" ? JSON.stringify(rows, null, 2) : renderStatus(rows));
+            return rows.some((r) => r.problems.length) ? exitCodes.attention : exitCodes.ok;
+        }
+        case "rollback": {
+            const targets = await rollbackTargets(await stack());
+            if (targets.length === 0) {
+                throw new Error(
+                    "nothing to roll back to: no API records a previous image different from the one it runs. " +
+                        "(A generation that fails its bake window is rolled back automatically during the run.)",
+                );
+            }
+            const outcome = await rollback(targets, (env) => openStack(values.stack, values.cwd, env), audit, { signal: controller.signal, onOutput: progress });
+            for (const f of outcome.after) console.error(`repave: ${f.api} rolled back to image ${f.imageVersion} as generation ${f.generation}`);
+            console.error("repave: the next run deploys the newest patched image again: mark the bad build unpatched, or pin image.version, to stay.");
+            return exitCodes.ok;
+        }
         case "recover": {
-            const stack = await openStack(values.stack, values.cwd);
-            const report = await recover(stack);
-            console.log(
+            const report = await recover(await stack());
+            audit.write("recover", "succeeded", { details: { ...report } });
+            console.error(
                 `recovered ${values.stack}: lock ${report.lockCleared ? "cleared" : "was free"}, ` +
                     `${report.pendingOperations} pending operation(s) cleared, ` +
                     `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}. ` +
                     `Now run the update again.`,
             );
-            return 0;
+            return exitCodes.ok;
         }
         default:
-            console.error(`repave: unknown command "${command}"\n${usage}`);
-            return 2;
+            throw new UsageError(`unknown command "${command}"`);
     }
 }
 
 main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {
+        if (err instanceof UsageError) {
+            console.error(`repave: ${err.message}\n\n${usage}`);
+            process.exit(exitCodes.usage);
+        }
         console.error(`repave: ${err.message}`);
-        process.exit(1);
+        process.exit(exitCodes.failed);
     },
 );

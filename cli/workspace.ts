@@ -21,10 +21,10 @@ export function engineEnv(workDir: string): Record<string, string> {
     return env;
 }
 
-export async function openStack(stackName: string, workDir = projectRoot): Promise<Stack> {
+export async function openStack(stackName: string, workDir = projectRoot, extraEnv: Record<string, string> = {}): Promise<Stack> {
     const pulumiCommand = await PulumiCommand.get({ root: join(projectRoot, ".engine") });
     try {
-        return await LocalWorkspace.selectStack({ stackName, workDir }, { pulumiCommand, envVars: engineEnv(workDir) });
+        return await LocalWorkspace.selectStack({ stackName, workDir }, { pulumiCommand, envVars: { ...engineEnv(workDir), ...extraEnv } });
     } catch (err) {
         const text = String((err as Error).message);
         if (/no stack named|not found/i.test(text)) {

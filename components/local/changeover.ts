@@ -329,6 +329,7 @@ export async function reapGenerations(stateDir: string, reap: (generation: strin
 export interface RouteTarget {
     api: string;
     generation: string;
+    imageVersion: string;
     backends: string[];
     certPem: string;
     keyPem: string;
@@ -344,7 +345,6 @@ export interface GateInputs extends RouteTarget {
     testPort: number;
     healthCheck: HealthCheck;
     probes: ProbeSuite;
-    imageVersion: string;
     scan: { critical: number; high: number; findings: string[] } | null;
     maxCritical: number;
     maxHigh: number | null;
@@ -415,6 +415,8 @@ export interface SwitchInputs extends RouteTarget {
 
 export interface SwitchOutputs extends RouteTarget {
     previousGeneration: string | null;
+    /** The image the previous generation ran: what `repave rollback` redeploys. */
+    previousImageVersion: string | null;
     switchedAt: string;
     bakeProbes: number;
 }
@@ -452,6 +454,8 @@ export async function switchTraffic(inputs: SwitchInputs, previous: SwitchOutput
     return {
         ...target,
         previousGeneration: previous && previous.generation !== inputs.generation ? previous.generation : (previous?.previousGeneration ?? null),
+        previousImageVersion:
+            previous && previous.generation !== inputs.generation ? previous.imageVersion : (previous?.previousImageVersion ?? null),
         switchedAt: new Date().toISOString(),
         bakeProbes,
     };

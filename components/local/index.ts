@@ -24,6 +24,7 @@ export class StatelessApi extends pulumi.ComponentResource {
     /** The generation serving production after this update. */
     declare readonly generation: pulumi.Output<string>;
     declare readonly previousGeneration: pulumi.Output<string | null>;
+    declare readonly previousImageVersion: pulumi.Output<string | null>;
     declare readonly imageVersion: pulumi.Output<string>;
     declare readonly imageHash: pulumi.Output<string>;
     declare readonly imageCreatedAt: pulumi.Output<string>;
@@ -92,6 +93,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         const route = {
             api: spec.name,
             generation: generation.generation,
+            imageVersion: generation.imageVersion,
             backends: generation.backends,
             certPem: generation.certPem,
             keyPem: generation.keyPem,
@@ -112,7 +114,6 @@ export class StatelessApi extends pulumi.ComponentResource {
                 testPort: frontDoor.testPort,
                 healthCheck,
                 probes,
-                imageVersion: image.version,
                 scan: image.scan ?? null,
                 maxCritical: spec.scan.maxCritical,
                 maxHigh: spec.scan.maxHigh ?? null,
@@ -138,6 +139,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         this.testUrl = frontDoor.testUrl;
         this.generation = traffic.generation;
         this.previousGeneration = traffic.previousGeneration;
+        this.previousImageVersion = traffic.previousImageVersion;
         this.imageVersion = generation.imageVersion;
         this.imageHash = generation.imageHash;
         this.imageCreatedAt = pulumi.output(image.createdAt);
@@ -154,6 +156,7 @@ export class StatelessApi extends pulumi.ComponentResource {
             testUrl: this.testUrl,
             generation: this.generation,
             previousGeneration: this.previousGeneration,
+            previousImageVersion: this.previousImageVersion,
             imageVersion: this.imageVersion,
             imageHash: this.imageHash,
             imageCreatedAt: this.imageCreatedAt,

@@ -191,9 +191,10 @@ export class Gate extends pulumi.dynamic.Resource {
 export class Switch extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly previousGeneration: pulumi.Output<string | null>;
+    declare readonly previousImageVersion: pulumi.Output<string | null>;
     declare readonly switchedAt: pulumi.Output<string>;
     constructor(name: string, args: In<Changeover.SwitchInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(switchProvider, name, { ...args, previousGeneration: undefined, switchedAt: undefined, bakeProbes: undefined }, {
+        super(switchProvider, name, { ...args, previousGeneration: undefined, previousImageVersion: undefined, switchedAt: undefined, bakeProbes: undefined }, {
             ...opts,
             additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],
         }, "local", "Switch");

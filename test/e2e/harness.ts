@@ -140,7 +140,7 @@ export class LocalStack {
 
     /** The repave driver (cli/repave.ts) against this stack, as a user would run it. */
     repave(args: string[]): Promise<RunResult> {
-        const child = spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, "--stack", this.stack, "--cwd", this.dir], {
+        const child = spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, ...(args.includes("--stack") ? [] : ["--stack", this.stack]), "--cwd", this.dir], {
             env: this.env,
             stdio: ["ignore", "pipe", "pipe"],
         });

@@ -1,0 +1,46 @@
+// What is serving now, per API, read from the stack's own outputs: the facts status, plan and run decide on.
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import { ageSeconds } from "../components/generation.ts";
+
+export interface ApiFacts {
+    api: string;
+    url: string;
+    generation: string;
+    previousGeneration: string | null;
+    previousImageVersion: string | null;
+    imageVersion: string;
+    imageHash: string;
+    imageCreatedAt: string;
+    certSerial: string;
+    certNotAfter: string;
+    credentialCreatedAt: string;
+    generationCreatedAt: string;
+}
+
+export interface Ages {
+    generationAge: number;
+    imageAge: number;
+    credentialAge: number;
+    certRemaining: number;
+}
+
+export async function liveFacts(stack: Stack): Promise<ApiFacts[]> {
+    const outputs = await stack.outputs();
+    const endpoints = (outputs["endpoints"]?.value ?? {}) as Record<string, Omit<ApiFacts, "api">>;
+    return Object.entries(endpoints).map(([api, facts]) => ({ api, ...facts }));
+}
+
+export function agesOf(f: ApiFacts, now = new Date()): Ages {
+    return {
+        generationAge: ageSeconds(f.generationCreatedAt, now),
+        imageAge: ageSeconds(f.imageCreatedAt, now),
+        credentialAge: ageSeconds(f.credentialCreatedAt, now),
+        certRemaining: Math.round((new Date(f.certNotAfter).getTime() - now.getTime()) / 1000),
+    };
+}
+
+export function humanDuration(seconds: number): string {
+    const s = Math.abs(seconds);
+    const text = s >= 86_400 ? `${(s / 86_400).toFixed(1)}d` : s >= 3_600 ? `${(s / 3_600).toFixed(1)}h` : s >= 60 ? `${Math.round(s / 60)}m` : `${s}s`;
+    return seconds < 0 ? `-${text}` : text;
+}

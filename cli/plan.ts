@@ -1,0 +1,117 @@
+// `repave plan`: a preview read as a repave. Per API: live -> candidate generation, image old -> new with ages,
+// certificate and credential rotation, and which resources are replaced versus kept (the front door must be kept).
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
+import { ageSeconds } from "../components/generation.ts";
+import { humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
+
+export interface ResourceChange {
+    name: string;
+    type: string;
+    op: string;
+}
+
+export interface ApiPlan {
+    api: string;
+    repave: boolean;
+    liveGeneration: string | null;
+    candidateGeneration: string | null;
+    image: { from: string | null; to: string | null; fromAge: string | null; toAge: string | null; changed: boolean };
+    certificate: { fromSerial: string | null; fromNotAfter: string | null; rotated: boolean };
+    credentialRotated: boolean;
+    frontDoorKept: boolean;
+    replaced: ResourceChange[];
+    updated: ResourceChange[];
+    created: ResourceChange[];
+    deleted: ResourceChange[];
+    kept: ResourceChange[];
+}
+
+export interface Plan {
+    stack: string;
+    repave: boolean;
+    apis: ApiPlan[];
+    changeSummary: Record<string, number>;
+}
+
+const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
+const shortType = (type: string) => type.replace(/^pulumi-nodejs:dynamic\//, "");
+
+/** The api a resource belongs to: its component parent's name, which is the API name. */
+function apiOf(urn: string, apis: string[]): string | undefined {
+    const name = nameOf(urn);
+    return apis.find((api) => name === api || name.startsWith(`${api}-`));
+}
+
+export function planFromEvents(stackName: string, events: EngineEvent[], live: ApiFacts[], apiNames: string[], changeSummary: Record<string, number>): Plan {
+    const steps = events.flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []));
+    const apis = apiNames.map((api): ApiPlan => {
+        const mine = steps.filter((s) => apiOf(s.urn, [api]) && s.type !== `repave:local:StatelessApi`);
+        const bucket = (...ops: string[]) =>
+            mine.filter((s) => ops.includes(s.op)).map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }));
+        const replaced = bucket("replace", "create-replacement").filter((c, i, all) => all.findIndex((x) => x.name === c.name) === i);
+        const generationStep = mine.find((s) => s.type.endsWith("/local:Generation") && (s.new?.inputs ?? s.old?.inputs));
+        const newInputs = generationStep?.new?.inputs as Record<string, unknown> | undefined;
+        const facts = live.find((f) => f.api === api);
+        const candidate = typeof newInputs?.["generation"] === "string" ? newInputs["generation"] : null;
+        const generationReplaced = replaced.some((r) => r.type === "local:Generation") || (!facts && candidate !== null);
+        const toHash = typeof newInputs?.["imageHash"] === "string" ? newInputs["imageHash"] : null;
+        const toVersion = typeof newInputs?.["imageVersion"] === "string" ? newInputs["imageVersion"] : null;
+        const toCreated = typeof newInputs?.["imageCreatedAt"] === "string" ? newInputs["imageCreatedAt"] : null;
+        const frontDoor = mine.filter((s) => s.type.endsWith("/local:FrontDoor"));
+        return {
+            api,
+            repave: generationReplaced,
+            liveGeneration: facts?.generation ?? null,
+            candidateGeneration: generationReplaced ? candidate : (facts?.generation ?? candidate),
+            image: {
+                from: facts ? `${facts.imageVersion} (${facts.imageHash.slice(0, 19)})` : null,
+                to: toVersion && toHash ? `${toVersion} (${toHash.slice(0, 19)})` : null,
+                fromAge: facts ? humanDuration(ageSeconds(facts.imageCreatedAt)) : null,
+                toAge: toCreated ? humanDuration(ageSeconds(toCreated)) : null,
+                changed: facts ? facts.imageHash !== toHash : toHash !== null,
+            },
+            certificate: { fromSerial: facts?.certSerial ?? null, fromNotAfter: facts?.certNotAfter ?? null, rotated: generationReplaced },
+            credentialRotated: generationReplaced,
+            frontDoorKept: frontDoor.length > 0 && frontDoor.every((s) => s.op === "same" || s.op === "update"),
+            replaced,
+            updated: bucket("update"),
+            created: bucket("create"),
+            deleted: bucket("delete"),
+            kept: bucket("same"),
+        };
+    });
+    return { stack: stackName, repave: apis.some((a) => a.repave), apis, changeSummary };
+}
+
+export async function plan(stack: Stack, signal?: AbortSignal): Promise<Plan> {
+    const live = await liveFacts(stack);
+    const events: EngineEvent[] = [];
+    const result = await stack.preview({ onEvent: (e) => events.push(e), diff: true, signal });
+    // The APIs are the StatelessApi components the program declares, on whatever target.
+    const apiNames = events
+        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
+        .filter((m) => /^repave:[a-z]+:StatelessApi$/.test(m.type))
+        .map((m) => nameOf(m.urn));
+    return planFromEvents(stack.name, events, live, [...new Set(apiNames)], result.changeSummary);
+}
+
+export function renderMarkdown(p: Plan): string {
+    const lines = [`### repave plan for \`${p.stack}\`: ${p.repave ? "**repave**" : "no repave"}`, ""];
+    for (const a of p.apis) {
+        lines.push(`#### ${a.api}: ${a.repave ? `${a.liveGeneration ?? "(none)"} → ${a.candidateGeneration ?? "(new)"}` : `stays on ${a.liveGeneration}`}`, "");
+        lines.push("| | live | after this deploy |", "|---|---|---|");
+        lines.push(`| generation | ${a.liveGeneration ?? "—"} | ${a.candidateGeneration ?? "—"} |`);
+        lines.push(`| image | ${a.image.from ?? "—"}${a.image.fromAge ? `, ${a.image.fromAge} old` : ""} | ${a.image.to ?? "—"}${a.image.toAge ? `, ${a.image.toAge} old` : ""}${a.image.changed ? " (new)" : ""} |`);
+        lines.push(`| certificate | ${a.certificate.fromSerial ?? "—"}${a.certificate.fromNotAfter ? ` (until ${a.certificate.fromNotAfter.slice(0, 10)})` : ""} | ${a.certificate.rotated ? "new key and certificate" : "kept"} |`);
+        lines.push(`| credential | ${a.liveGeneration ? "current" : "—"} | ${a.credentialRotated ? "rotated (previous accepted for one generation)" : "kept"} |`);
+        lines.push(`| front door | ${a.frontDoorKept ? "kept" : "**CHANGED**"} | |`, "");
+        const list = (label: string, xs: ResourceChange[]) => xs.length && lines.push(`- ${label}: ${xs.map((x) => `\`${x.name}\``).join(", ")}`);
+        list("replaced", a.replaced);
+        list("updated", a.updated);
+        list("created", a.created);
+        list("deleted", a.deleted);
+        list("kept", a.kept);
+        lines.push("");
+    }
+    return lines.join("\n");
+}

@@ -1,0 +1,80 @@
+// `repave run`: the update, with progress, audit events and, with --if-older-than, a no-op when everything
+// serving is fresh enough and no newer image is waiting.
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import type { AuditLog } from "./audit.ts";
+import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
+import { plan } from "./plan.ts";
+
+export interface RunOptions {
+    ifOlderThan?: number;
+    signal?: AbortSignal;
+    onOutput?: (text: string) => void;
+}
+
+export interface RunOutcome {
+    skipped: boolean;
+    reason: string;
+    before: ApiFacts[];
+    after: ApiFacts[];
+}
+
+/** Why an API needs a repave under --if-older-than, or undefined when it is fresh. */
+export function staleness(f: ApiFacts, threshold: number, now = new Date()): string | undefined {
+    const a = agesOf(f, now);
+    if (a.generationAge >= threshold) return `generation ${f.generation} is ${humanDuration(a.generationAge)} old`;
+    if (a.credentialAge >= threshold) return `credential is ${humanDuration(a.credentialAge)} old`;
+    if (a.certRemaining <= threshold) return `certificate expires in ${humanDuration(a.certRemaining)}`;
+    return undefined;
+}
+
+export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {}): Promise<RunOutcome> {
+    const before = await liveFacts(stack);
+    if (options.ifOlderThan !== undefined && before.length > 0) {
+        const stale = before.flatMap((f) => {
+            const why = staleness(f, options.ifOlderThan!);
+            return why ? [`${f.api}: ${why}`] : [];
+        });
+        if (stale.length === 0) {
+            // Fresh by age; a newer patched image still repaves (Repair fast), so ask the engine.
+            const preview = await plan(stack, options.signal);
+            const newImages = preview.apis.filter((a) => a.image.changed).map((a) => `${a.api}: new image ${a.image.to}`);
+            if (newImages.length === 0) {
+                const reason = `everything is younger than ${humanDuration(options.ifOlderThan)} and on the newest image`;
+                for (const f of before) audit.write("run.skip", "skipped", { api: f.api, generation: f.generation, details: { reason } });
+                return { skipped: true, reason, before, after: before };
+            }
+            stale.push(...newImages);
+        }
+        audit.write("run.start", "started", { details: { reasons: stale } });
+    } else {
+        audit.write("run.start", "started", { details: { reasons: ["every run repaves"] } });
+    }
+    const started = Date.now();
+    try {
+        await stack.up({ onOutput: options.onOutput, signal: options.signal });
+    } catch (err) {
+        const message = String((err as Error).message);
+        const summary = /locked/.test(message)
+            ? "the stack is locked by another update (or a killed one): wait for it, or run `repave recover`"
+            : (/error: (.*)/.exec(message)?.[1] ?? "the update failed").slice(0, 500);
+        audit.write("run.update", "failed", { details: { error: summary, durationMs: Date.now() - started } });
+        throw new Error(summary);
+    }
+    const after = await liveFacts(stack);
+    audit.write("run.update", "succeeded", { details: { durationMs: Date.now() - started } });
+    for (const f of after) {
+        const prior = before.find((b) => b.api === f.api);
+        audit.write("run.changeover", "succeeded", {
+            api: f.api,
+            generation: f.generation,
+            details: {
+                from: prior?.generation ?? null,
+                to: f.generation,
+                image: { from: prior?.imageVersion ?? null, to: f.imageVersion, id: f.imageHash },
+                certificate: { serial: f.certSerial, notAfter: f.certNotAfter },
+                credentialRotated: prior?.generation !== f.generation,
+            },
+        });
+    }
+    return { skipped: false, reason: "updated", before, after };
+}

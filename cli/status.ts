@@ -1,0 +1,54 @@
+// `repave status`: how old is everything that serves, against policy. Non-zero exit when anything is past it,
+// so a scheduler or an alert can run it as is.
+import { agesOf, humanDuration, type ApiFacts } from "./facts.ts";
+
+export interface StatusPolicy {
+    maxGenerationAge: number;
+    maxImageAge: number;
+    minCertValidity: number;
+}
+
+export interface ApiStatus {
+    api: string;
+    url: string;
+    generation: string;
+    imageVersion: string;
+    generationAge: string;
+    imageAge: string;
+    credentialAge: string;
+    certSerial: string;
+    certExpiresIn: string;
+    problems: string[];
+}
+
+export function statusOf(facts: ApiFacts[], policy: StatusPolicy, now = new Date()): ApiStatus[] {
+    return facts.map((f) => {
+        const a = agesOf(f, now);
+        const problems: string[] = [];
+        if (a.generationAge > policy.maxGenerationAge) problems.push(`generation is ${humanDuration(a.generationAge)} old (max ${humanDuration(policy.maxGenerationAge)}): repave`);
+        if (a.credentialAge > policy.maxGenerationAge) problems.push(`credential is ${humanDuration(a.credentialAge)} old (max ${humanDuration(policy.maxGenerationAge)}): rotate`);
+        if (a.imageAge > policy.maxImageAge) problems.push(`image ${f.imageVersion} is ${humanDuration(a.imageAge)} old (max ${humanDuration(policy.maxImageAge)}): publish a patched build`);
+        if (a.certRemaining < policy.minCertValidity) problems.push(`certificate expires in ${humanDuration(a.certRemaining)} (min ${humanDuration(policy.minCertValidity)}): repave`);
+        return {
+            api: f.api,
+            url: f.url,
+            generation: f.generation,
+            imageVersion: f.imageVersion,
+            generationAge: humanDuration(a.generationAge),
+            imageAge: humanDuration(a.imageAge),
+            credentialAge: humanDuration(a.credentialAge),
+            certSerial: f.certSerial,
+            certExpiresIn: humanDuration(a.certRemaining),
+            problems,
+        };
+    });
+}
+
+export function renderStatus(rows: ApiStatus[]): string {
+    const head = ["api", "generation", "age", "image", "image age", "credential age", "cert expires in", "state"];
+    const body = rows.map((r) => [r.api, r.generation, r.generationAge, r.imageVersion, r.imageAge, r.credentialAge, r.certExpiresIn, r.problems.length ? "ATTENTION" : "ok"]);
+    const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+    const problems = rows.flatMap((r) => r.problems.map((p) => `  ${r.api}: ${p}`));
+    return [line(head), ...body.map(line), ...(problems.length ? ["", "past policy:", ...problems] : [])].join("\n");
+}

@@ -1,0 +1,146 @@
+// The repave driver on the real engine against the local target: plan, run (--if-older-than both ways), status
+// exit codes, rollback under load, audit events, clear errors.
+import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { auditEventSchema } from "../../cli/audit.ts";
+import type { Plan } from "../../cli/plan.ts";
+import { LocalStack, startLoad } from "./harness.ts";
+
+const exit = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64 };
+
+describe("repave driver", () => {
+    let stack: LocalStack;
+    let auditFile: string;
+    const secrets: string[] = [];
+
+    before(async () => {
+        stack = await LocalStack.create("driver");
+        auditFile = join(stack.dir, "audit.jsonl");
+    });
+    after(async () => stack && (await stack.cleanup()));
+
+    const repave = async (...args: string[]) => {
+        const r = await stack.repave([...args, "--audit-file", auditFile]);
+        return r;
+    };
+    const planJson = async (): Promise<{ code: number | null; plan: Plan }> => {
+        const out = join(stack.dir, "plan.json");
+        const r = await repave("plan", "--format", "json", "--out", out);
+        assert.ok(r.code === exit.ok || r.code === exit.repavePending, r.out);
+        return { code: r.code, plan: JSON.parse(readFileSync(out, "utf8")) as Plan };
+    };
+
+    it("plan on a fresh stack: everything is new, exit 2", async () => {
+        const { code, plan } = await planJson();
+        assert.equal(code, exit.repavePending);
+        const api = plan.apis.find((a) => a.api === "hello")!;
+        assert.equal(api.liveGeneration, null);
+        assert.match(api.candidateGeneration ?? "", /^g[0-9a-f]{6}$/);
+        assert.ok(api.created.some((c) => c.name === "hello-front-door"), "front door is created on the first deploy");
+    });
+
+    it("run deploys; plan after it keeps the front door and replaces the generation, with the right ages", async () => {
+        const r = await repave("run");
+        assert.equal(r.code, exit.ok, r.out);
+        secrets.push(await stack.credential());
+        const live = await stack.hello();
+        const { code, plan } = await planJson();
+        assert.equal(code, exit.repavePending, "every-deploy: the next deploy repaves");
+        const api = plan.apis.find((a) => a.api === "hello")!;
+        assert.equal(api.liveGeneration, live.generation);
+        assert.notEqual(api.candidateGeneration, live.generation);
+        assert.ok(api.frontDoorKept, "front door kept");
+        assert.ok(api.kept.some((k) => k.name === "hello-front-door"));
+        assert.deepEqual(api.replaced.map((x) => x.name), ["hello-generation"]);
+        assert.ok(api.certificate.rotated && api.credentialRotated);
+        assert.equal(api.image.changed, false);
+        // The sample build 1.1.0 was built 2026-11-01: its age is measured from that, not from the deploy.
+        const expectedDays = (Date.now() - Date.parse("2026-11-01T00:00:00Z")) / 86_400_000;
+        assert.ok(Math.abs(Number.parseFloat(api.image.fromAge!) - expectedDays) < 0.2, `image age ${api.image.fromAge} vs ${expectedDays.toFixed(1)}d`);
+
+        const md = await repave("plan", "--format", "md");
+        assert.match(md.out, /\| front door \| kept \|/);
+        assert.match(md.out, new RegExp(`${live.generation} → g[0-9a-f]{6}`));
+    });
+
+    it("run --if-older-than: a no-op when fresh, a repave when old or when a newer image waits", async () => {
+        const before = await stack.hello();
+        const fresh = await repave("run", "--if-older-than", "1h");
+        assert.equal(fresh.code, exit.ok, fresh.out);
+        assert.match(fresh.out, /nothing to do/);
+        assert.equal((await stack.hello()).generation, before.generation, "no new generation");
+
+        await new Promise((r) => setTimeout(r, 2_000));
+        const old = await repave("run", "--if-older-than", "1s");
+        assert.equal(old.code, exit.ok, old.out);
+        const second = await stack.hello();
+        assert.notEqual(second.generation, before.generation, "older than 1s: repaved");
+        secrets.push(await stack.credential());
+
+        stack.addBuild("1.2.0");
+        const patched = await repave("run", "--if-older-than", "1h");
+        assert.equal(patched.code, exit.ok, patched.out);
+        const third = await stack.hello();
+        assert.equal(third.imageVersion, "1.2.0", "a newer patched image repaves even when everything is fresh");
+        secrets.push(await stack.credential());
+    });
+
+    it("status exits 0 within policy and 3 past it", async () => {
+        const ok = await repave("status", "--max-image-age", "3650d", "--min-cert-validity", "1d");
+        assert.equal(ok.code, exit.ok, ok.out);
+        assert.match(ok.out, /hello\s+g[0-9a-f]{6}/);
+        const stale = await repave("status", "--max-image-age", "1s", "--format", "json");
+        assert.equal(stale.code, exit.attention, stale.out);
+        assert.match(stale.out, /publish a patched build/);
+    });
+
+    it("rollback redeploys the previous image as a new gated generation, with 0 failed requests", async () => {
+        const current = await stack.hello();
+        assert.equal(current.imageVersion, "1.2.0");
+        let credential = await stack.credential();
+        const load = startLoad(stack.port, () => credential);
+        try {
+            const r = await repave("rollback");
+            assert.equal(r.code, exit.ok, r.out);
+            const rolled = await stack.hello();
+            assert.equal(rolled.imageVersion, "1.1.0");
+            assert.notEqual(rolled.generation, current.generation);
+            credential = await stack.credential();
+            secrets.push(credential);
+        } finally {
+            const report = await load.stop();
+            console.log(`load: ${JSON.stringify(report)}`);
+            assert.equal(report.failed, 0, JSON.stringify(report));
+        }
+    });
+
+    it("audit lines parse against the schema and hold no secret", () => {
+        const lines = readFileSync(auditFile, "utf8").trim().split("\n");
+        assert.ok(lines.length >= 10, `only ${lines.length} audit lines`);
+        const steps = new Set<string>();
+        for (const line of lines) {
+            const event = auditEventSchema.parse(JSON.parse(line));
+            steps.add(`${event.step}:${event.outcome}`);
+            for (const s of secrets) assert.ok(!line.includes(s), "a credential leaked into the audit log");
+            assert.doesNotMatch(line, /PRIVATE KEY|ciphertext/);
+        }
+        for (const expected of ["plan:ok", "run.start:started", "run.skip:skipped", "run.changeover:succeeded", "status:attention", "rollback:succeeded"]) {
+            assert.ok(steps.has(expected), `no ${expected} event (saw ${[...steps].join(", ")})`);
+        }
+    });
+
+    it("refuses a bad flag, a bad duration and a missing stack with a clear message", async () => {
+        const flag = await stack.repave(["run", "--if-older", "7d"]);
+        assert.equal(flag.code, exit.usage);
+        assert.match(flag.out, /Unknown option '--if-older'/);
+        const dur = await stack.repave(["run", "--if-older-than", "a week"]);
+        assert.equal(dur.code, exit.usage);
+        assert.match(dur.out, /--if-older-than: "a week" is not a duration/);
+        rmSync(auditFile, { force: true });
+        const missing = await stack.repave(["status", "--stack", "nope"]);
+        assert.equal(missing.code, exit.failed);
+        assert.match(missing.out, /stack "nope" does not exist/);
+    });
+});
