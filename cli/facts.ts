@@ -1,6 +1,7 @@
 // What is serving now, per API, read from the stack's own outputs: the facts status, plan and run decide on.
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { ageSeconds } from "../components/generation.ts";
+import { pulumiJson } from "./workspace.ts";
 
 export interface ApiFacts {
     api: string;
@@ -25,8 +26,12 @@ export interface Ages {
 }
 
 export async function liveFacts(stack: Stack): Promise<ApiFacts[]> {
-    const outputs = await stack.outputs();
-    const endpoints = (outputs["endpoints"]?.value ?? {}) as Record<string, Omit<ApiFacts, "api">>;
+    let endpoints: Record<string, Omit<ApiFacts, "api">>;
+    try {
+        endpoints = (await pulumiJson<Record<string, Omit<ApiFacts, "api">> | null>(stack, ["stack", "output", "endpoints"])) ?? {};
+    } catch {
+        endpoints = {}; // a stack that never deployed has no such output
+    }
     return Object.entries(endpoints).map(([api, facts]) => ({ api, ...facts }));
 }
 

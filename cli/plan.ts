@@ -84,9 +84,9 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
 }
 
 export async function plan(stack: Stack, signal?: AbortSignal): Promise<Plan> {
-    const live = await liveFacts(stack);
     const events: EngineEvent[] = [];
-    const result = await stack.preview({ onEvent: (e) => events.push(e), diff: true, signal });
+    // The live facts are one small read; it runs while the engine previews.
+    const [live, result] = await Promise.all([liveFacts(stack), stack.preview({ onEvent: (e) => events.push(e), diff: true, signal })]);
     // The APIs are the StatelessApi components the program declares, on whatever target.
     const apiNames = events
         .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))

@@ -1,6 +1,8 @@
 // The driver's handle on a stack: the Automation API over the project's own engine (.engine/bin/pulumi), with the
 // same defaults as scripts/env.sh. Nothing here assumes a file backend: PULUMI_BACKEND_URL wins when set.
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -32,4 +34,18 @@ export async function openStack(stackName: string, workDir = projectRoot, extraE
         }
         throw err;
     }
+}
+
+/**
+ * One read-only CLI call with the stack's own environment. The Automation API's `outputs()` makes two calls and
+ * decrypts every secret; the driver only needs the non-secret facts, so it asks for exactly those.
+ */
+export async function pulumiJson<T>(stack: Stack, args: string[]): Promise<T> {
+    const ws = stack.workspace as LocalWorkspace;
+    const { stdout } = await promisify(execFile)(join(projectRoot, ".engine", "bin", "pulumi"), [...args, "--json", "--stack", stack.name], {
+        cwd: ws.workDir,
+        env: { ...process.env, ...ws.envVars },
+        maxBuffer: 64 * 1024 * 1024,
+    });
+    return JSON.parse(stdout) as T;
 }

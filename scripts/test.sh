@@ -7,6 +7,6 @@ cd "$root"
 bash scripts/setup.sh
 export PATH="$root/.engine/bin:$root/node_modules/.bin:$PATH"
 echo "== typecheck" && tsc -p tsconfig.json --noEmit
-echo "== lint" && eslint .
+echo "== lint" && eslint . && bash scripts/lint-workflows.sh
 echo "== unit" && node --test --test-concurrency=1 'test/unit/**/*.test.ts'
 echo "== e2e (real engine, local target)" && node --test --test-concurrency=1 --test-timeout=600000 'test/e2e/**/*.test.ts'
