@@ -153,4 +153,16 @@ describe("a candidate that fails a negative probe", () => {
             assert.equal(report.failed, 0, `failed requests: ${JSON.stringify(report)}`);
         }
     });
+
+    it("a candidate image with a critical CVE is never promoted (image gate)", async () => {
+        const live = await stack.hello();
+        stack.addBuild("1.4.0", (src) => src, { scan: { critical: 1, high: 0, findings: ["CVE-2026-4242 (critical, openssl)"] } });
+        const gated = await stack.up();
+        assert.notEqual(gated.code, 0, "the update fails at the image gate");
+        assert.match(gated.out, /image gate: 1\.4\.0 has 1 critical \(max 0\) vulnerabilities: CVE-2026-4242/);
+        const ca = await stack.caPem();
+        const served = await call(stack.port, ca, await stack.credential());
+        assert.equal(served.status, 200);
+        assert.equal(served.generation, live.generation, "production stays on the last good generation");
+    });
 });
