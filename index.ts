@@ -1,20 +1,19 @@
-// The repave program: reads the stack's `repave:apis`, refuses a bad config before registering anything, and
-// builds one StatelessApi per entry on the stack's target.
+// The repave program: reads the stack's `repave:apis` (and its target's block), refuses a bad config before
+// registering anything, and builds one StatelessApi per entry on the stack's target.
 import * as pulumi from "@pulumi/pulumi";
-import { parseApiSpecs, SpecError } from "./components/spec.ts";
+import { parseApiSpecs, SpecError, type StatelessApiSpec } from "./components/spec.ts";
 import { StatelessApi as LocalStatelessApi } from "./components/local/index.ts";
 
 const config = new pulumi.Config("repave");
-const target = config.get("target") ?? "local";
+const targets = ["local", "aws", "gcp", "kubernetes"] as const;
+type Target = (typeof targets)[number];
 
-function loadSpecs() {
+/** Config problems become a RunError: the message (every problem, by path) is the point, not a stack trace. */
+function refuseBadConfig<T>(read: () => T): T {
     try {
-        return parseApiSpecs(config.getObject<unknown>("apis"));
+        return read();
     } catch (err) {
-        if (err instanceof SpecError) {
-            // A RunError prints the message alone: the problems are the point, not a stack trace.
-            throw new pulumi.RunError(err.message);
-        }
+        if (err instanceof SpecError) throw new pulumi.RunError(err.message);
         throw err;
     }
 }
@@ -23,40 +22,126 @@ function loadSpecs() {
  * `repave rollback` pins an API to the image its previous generation ran (REPAVE_IMAGE_PINS={"api":"1.1.0"}): a
  * rollback is a new, gated generation of a known-good image - never a shortcut around the gate.
  */
-function applyImagePins(specs: ReturnType<typeof parseApiSpecs>) {
+function applyImagePins(specs: StatelessApiSpec[]): StatelessApiSpec[] {
     const pins = JSON.parse(process.env["REPAVE_IMAGE_PINS"] ?? "{}") as Record<string, string>;
     return specs.map((spec) =>
         pins[spec.name] && spec.image.source === "local-builds" ? { ...spec, image: { ...spec.image, version: pins[spec.name] } } : spec,
     );
 }
 
-const specs = applyImagePins(loadSpecs());
-if (target !== "local") {
-    throw new pulumi.RunError(`repave:target: "${target}" is not one of: local (hint: set repave:target to local)`);
+/** What every target reports per API, in one shape: `pulumi stack output endpoints` and the driver read it. */
+interface Endpoint {
+    url: pulumi.Output<string>;
+    testUrl: pulumi.Output<string>;
+    generation: pulumi.Output<string>;
+    previousGeneration?: pulumi.Output<string | null>;
+    previousImageVersion?: pulumi.Output<string | null>;
+    imageVersion: pulumi.Output<string>;
+    imageHash: pulumi.Output<string>;
+    imageCreatedAt: pulumi.Output<string>;
+    certSerial: pulumi.Output<string>;
+    certNotAfter: pulumi.Output<string | null | undefined>;
+    credentialCreatedAt: pulumi.Output<string>;
+    generationCreatedAt: pulumi.Output<string>;
+    capacity?: pulumi.Output<number>;
+    frontDoorUrn?: pulumi.Output<string>;
 }
 
-const apis = Object.fromEntries(specs.map((spec) => [spec.name, new LocalStatelessApi(spec.name, { spec })]));
+interface Deployed {
+    endpoint: Endpoint;
+    credential: pulumi.Output<string>;
+    caCertPem?: pulumi.Output<string | null>;
+}
 
-export const endpoints = Object.fromEntries(
-    Object.entries(apis).map(([name, api]) => [
-        name,
-        {
-            url: api.url,
-            testUrl: api.testUrl,
-            generation: api.generation,
-            previousGeneration: api.previousGeneration,
-            previousImageVersion: api.previousImageVersion,
-            imageVersion: api.imageVersion,
-            imageHash: api.imageHash,
-            imageCreatedAt: api.imageCreatedAt,
-            certSerial: api.certSerial,
-            certNotAfter: api.certNotAfter,
-            credentialCreatedAt: api.credentialCreatedAt,
-            generationCreatedAt: api.generationCreatedAt,
-            capacity: api.capacity,
-            frontDoorUrn: api.frontDoorUrn,
-        },
-    ]),
-);
-export const credentials = pulumi.secret(Object.fromEntries(Object.entries(apis).map(([n, a]) => [n, a.credential])));
+// Cloud targets load their provider SDKs only when selected: @pulumi/aws alone takes seconds to load.
+async function deploy(target: Target, specs: StatelessApiSpec[]): Promise<Record<string, Deployed>> {
+    switch (target) {
+        case "local":
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new LocalStatelessApi(spec.name, { spec });
+                    const endpoint: Endpoint = {
+                        url: api.url,
+                        testUrl: api.testUrl,
+                        generation: api.generation,
+                        previousGeneration: api.previousGeneration,
+                        previousImageVersion: api.previousImageVersion,
+                        imageVersion: api.imageVersion,
+                        imageHash: api.imageHash,
+                        imageCreatedAt: api.imageCreatedAt,
+                        certSerial: api.certSerial,
+                        certNotAfter: api.certNotAfter,
+                        credentialCreatedAt: api.credentialCreatedAt,
+                        generationCreatedAt: api.generationCreatedAt,
+                        capacity: api.capacity,
+                        frontDoorUrn: api.frontDoorUrn,
+                    };
+                    return [spec.name, { endpoint, credential: api.credential, caCertPem: api.caCertPem }];
+                }),
+            );
+        case "aws": {
+            const { parseAwsTargetArgs, StatelessApi: AwsStatelessApi } = await import("./components/aws/index.ts");
+            const aws = refuseBadConfig(() => parseAwsTargetArgs(config.getObject<unknown>("aws")));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new AwsStatelessApi(spec.name, { spec, aws });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificateArn), credential: pulumi.output("(in Secrets Manager)") }];
+                }),
+            );
+        }
+        case "gcp": {
+            const { parseGcpConfig, StatelessApi: GcpStatelessApi } = await import("./components/gcp/index.ts");
+            const gcp = refuseBadConfig(() => parseGcpConfig(config.getObject<unknown>("gcp"), specs));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new GcpStatelessApi(spec.name, { spec, gcp: gcp[spec.name]! });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificate), credential: api.credential }];
+                }),
+            );
+        }
+        case "kubernetes": {
+            const { parseKubernetesConfig, StatelessApi: KubernetesStatelessApi } = await import("./components/kubernetes/index.ts");
+            const k8s = refuseBadConfig(() => parseKubernetesConfig(config.getObject<unknown>("kubernetes"), specs));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new KubernetesStatelessApi(spec.name, { spec, kubernetes: k8s[spec.name]! });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageId, api.certificate), credential: api.credential, caCertPem: api.caCertPem }];
+                }),
+            );
+        }
+    }
+}
+
+/** Cloud targets report image and certificate by their cloud ids; a generation's credential is minted with it. */
+function cloudEndpoint(
+    api: { url: pulumi.Output<string>; testUrl: pulumi.Output<string>; generation: pulumi.Output<string>; imageId: pulumi.Output<string>; imageCreatedAt: pulumi.Output<string>; certNotAfter: pulumi.Output<string | null | undefined>; credentialCreatedAt: pulumi.Output<string> },
+    imageVersion: pulumi.Output<string>,
+    certificate: pulumi.Output<string>,
+): Endpoint {
+    return {
+        url: api.url,
+        testUrl: api.testUrl,
+        generation: api.generation,
+        imageVersion,
+        imageHash: api.imageId,
+        imageCreatedAt: api.imageCreatedAt,
+        certSerial: certificate,
+        certNotAfter: api.certNotAfter,
+        credentialCreatedAt: api.credentialCreatedAt,
+        generationCreatedAt: api.credentialCreatedAt,
+    };
+}
+
+const target = refuseBadConfig(() => {
+    const value = config.get("target") ?? "local";
+    if (!(targets as readonly string[]).includes(value)) {
+        throw new SpecError([`repave:target: "${value}" is not one of ${targets.join(", ")} (hint: set repave:target to local for the embedded target)`]);
+    }
+    return value as Target;
+});
+const specs = applyImagePins(refuseBadConfig(() => parseApiSpecs(config.getObject<unknown>("apis"))));
+const apis = await deploy(target, specs);
+
+export const endpoints = Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.endpoint]));
+export const credentials = pulumi.secret(Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.credential])));
 export const caCertPem = Object.values(apis)[0]?.caCertPem;

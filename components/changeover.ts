@@ -35,7 +35,8 @@ export function beginChangeover(spec: StatelessApiSpec, imageId: string, deployI
     };
 }
 
-/** Front-door resources: never replaced by a repave; protect them from an accidental delete. */
+/** Front-door resources: stable names, never replaced by a repave. Pass `protect: true` in `extra` for production
+ * stacks (the policy pack's repave-front-door-protected rule asks for it). */
 export function frontDoorOptions(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
     return { parent, ...extra };
 }

@@ -46,14 +46,16 @@ async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
 const gateKeys = ["generation", "host", "port", "serverName", "probes"] as const;
 
 const provider: pulumi.dynamic.ResourceProvider = {
+    // Outputs carry the inputs too, so the next diff compares like with like and a gate re-runs only for a
+    // new generation or new probes.
     async create(inputs: ProbeGateInputs) {
-        return { id: `gate-${inputs.api}`, outs: await runGate(inputs) };
+        return { id: `gate-${inputs.api}`, outs: { ...inputs, ...(await runGate(inputs)) } };
     },
     async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
         return { changes: gateKeys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
     async update(_id: string, _olds: unknown, news: ProbeGateInputs) {
-        return { outs: await runGate(news) };
+        return { outs: { ...news, ...(await runGate(news)) } };
     },
 };
 

@@ -166,14 +166,16 @@ export class SpecError extends Error {
     }
 }
 
-function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+/** Formats a config path: `repave:apis[0].certificate.domains[1]`. */
+export function formatPath(prefix: string, path: readonly PropertyKey[]): string {
     return path.reduce<string>(
         (acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : `${acc}.${String(seg)}`),
         prefix,
     );
 }
 
-function describeIssue(prefix: string, issue: z.core.$ZodIssue): string {
+/** One zod issue as `path: message (hint: ...)`; every target's config check words its problems this way. */
+export function describeIssue(prefix: string, issue: z.core.$ZodIssue, hintsByField: Record<string, string> = hints): string {
     const where = formatPath(prefix, issue.path);
     const last = [...issue.path].reverse().find((s) => typeof s === "string");
     const unknownKeys = issue.code === "unrecognized_keys" ? issue.keys : [];
@@ -181,7 +183,7 @@ function describeIssue(prefix: string, issue: z.core.$ZodIssue): string {
         unknownKeys.length > 0
             ? `remove ${unknownKeys.join(", ")} (not a field here; check the spelling)`
             : typeof last === "string"
-              ? hints[last]
+              ? hintsByField[last]
               : undefined;
     return hint ? `${where}: ${issue.message} (hint: ${hint})` : `${where}: ${issue.message}`;
 }

@@ -1,0 +1,330 @@
+// A generation on AWS: everything a repave rebuilds. Each resource keeps one logical name and is replaced
+// (create-before-delete) when the generation id changes (generationOptions); its physical name carries the id, so
+// the candidate stands beside the live generation and the engine deletes the old one only after the switch.
+//   credential   random bearer token (secret) -> Secrets Manager secret + version, readable by this generation only
+//   certificate  ACM, DNS-validated; presented on the test listener, then by the production listener
+//   compute      IAM role (least privilege) -> launch template pinning the AMI -> target group -> ASG
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { generationOptions, type Changeover } from "../changeover.ts";
+import type { StatelessApiSpec } from "../spec.ts";
+import type { AwsTarget } from "./args.ts";
+import type { PinnedAmi } from "./image.ts";
+import { GenerationCredential } from "./providers.ts";
+
+const tagsOf = (changeover: Changeover, name: string) => ({ ...changeover.tags, Name: name });
+
+// ------------------------------------------------------------------------------------------------ credential
+
+/** @internal */
+export interface GenerationSecret {
+    credential: GenerationCredential;
+    secret: aws.secretsmanager.Secret;
+    version: aws.secretsmanager.SecretVersion;
+}
+
+/** @internal A fresh credential (I5) stored where only this generation's instances may read it (I8). */
+export function createCredential(parent: pulumi.Resource, prefix: string, changeover: Changeover): GenerationSecret {
+    const opts = generationOptions(parent, changeover);
+    const credential = new GenerationCredential(`${prefix}-credential`, { api: changeover.spec.name, generation: changeover.identity.id }, opts);
+    const secret = new aws.secretsmanager.Secret(
+        `${prefix}-secret`,
+        {
+            name: changeover.name("credential"),
+            description: `repave ${changeover.spec.name}: bearer credential of generation ${changeover.identity.id}`,
+            // The credential dies with its generation: no recovery window to keep it readable.
+            recoveryWindowInDays: 0,
+            tags: tagsOf(changeover, changeover.name("credential")),
+        },
+        opts,
+    );
+    const version = new aws.secretsmanager.SecretVersion(
+        `${prefix}-secret-version`,
+        { secretId: secret.arn, secretString: pulumi.secret(credential.value) },
+        opts,
+    );
+    return { credential, secret, version };
+}
+
+// ----------------------------------------------------------------------------------------------- certificate
+
+/** @internal A new ACM certificate per generation; never replaced in place on a listener (pulumi-aws#1023). */
+export function createCertificate(parent: pulumi.Resource, prefix: string, changeover: Changeover, target: AwsTarget): aws.acm.Certificate {
+    const [domainName, ...alternatives] = target.domains;
+    return new aws.acm.Certificate(
+        `${prefix}-certificate`,
+        {
+            domainName: domainName!,
+            subjectAlternativeNames: alternatives.length > 0 ? alternatives : undefined,
+            validationMethod: "DNS",
+            tags: tagsOf(changeover, changeover.name("cert")),
+        },
+        generationOptions(parent, changeover),
+    );
+}
+
+/** @internal Waits until ACM issued the certificate; listeners take its ARN from here, so they never see it unissued. */
+export function validateCertificate(
+    parent: pulumi.Resource,
+    prefix: string,
+    changeover: Changeover,
+    certificate: aws.acm.Certificate,
+    records: aws.route53.Record[],
+): aws.acm.CertificateValidation {
+    return new aws.acm.CertificateValidation(
+        `${prefix}-certificate-validation`,
+        {
+            certificateArn: certificate.arn,
+            validationRecordFqdns: records.length > 0 ? records.map((r) => r.fqdn) : undefined,
+        },
+        generationOptions(parent, changeover),
+    );
+}
+
+/**
+ * @internal The generation's certificate in the production listener's certificate list. Deleted with its
+ * generation, before its certificate (it depends on it): that detaches a replaced default certificate, which ALB
+ * otherwise keeps in the list and ACM would then refuse to delete as in use.
+ */
+export function createListenerCertificate(
+    parent: pulumi.Resource,
+    prefix: string,
+    changeover: Changeover,
+    listener: aws.lb.Listener,
+    certificateArn: pulumi.Input<string>,
+): aws.lb.ListenerCertificate {
+    return new aws.lb.ListenerCertificate(
+        `${prefix}-listener-certificate`,
+        { listenerArn: listener.arn, certificateArn },
+        generationOptions(parent, changeover),
+    );
+}
+
+// --------------------------------------------------------------------------------------------------- compute
+
+/** @internal ALB limits: interval 5-300 s, timeout 2-120 s and below the interval, thresholds 2-10. */
+export function albHealthCheck(spec: StatelessApiSpec): aws.types.input.lb.TargetGroupHealthCheck {
+    const hc = spec.healthCheck;
+    const interval = Math.min(300, Math.max(5, Math.ceil(hc.intervalSeconds)));
+    const timeout = Math.min(120, interval - 1, Math.max(2, Math.ceil(hc.timeoutSeconds)));
+    return {
+        enabled: true,
+        path: hc.path,
+        protocol: "HTTP",
+        port: "traffic-port",
+        interval,
+        timeout,
+        healthyThreshold: Math.min(10, Math.max(2, hc.healthyThreshold)),
+        unhealthyThreshold: 2,
+        matcher: "200-299",
+    };
+}
+
+/** @internal Only `secretsmanager:GetSecretValue`, only on this generation's secret. */
+export function instancePolicy(secretArn: string): string {
+    return JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "ReadThisGenerationsCredential", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [secretArn] }],
+    });
+}
+
+/** @internal */
+export interface UserDataInputs {
+    api: string;
+    generation: string;
+    secretArn: string;
+    port: number;
+    healthPath: string;
+    domains: readonly string[];
+    install?: string | undefined;
+    start?: string | undefined;
+}
+
+/**
+ * @internal The instance's boot script: fetch this generation's credential with the instance role, hand it to the
+ * API through a root-only environment file, start the API as the `repave-api` systemd unit. The credential itself
+ * never appears in user data, launch template or logs - only the secret's ARN does.
+ */
+export function userData(u: UserDataInputs): string {
+    const quote = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
+    const lines = [
+        "#!/bin/bash",
+        `# repave: generation ${u.generation} of ${u.api}`,
+        "set -euo pipefail",
+        `secret_arn=${quote(u.secretArn)}`,
+        `region="$(cut -d: -f4 <<<"$secret_arn")"`,
+        "install -d -m 0700 /run/repave",
+        "umask 077",
+        // A new role's permissions take a few seconds to reach every region endpoint: retry for up to 2.5 minutes.
+        "for attempt in $(seq 1 30); do",
+        `  credential="$(aws secretsmanager get-secret-value --region "$region" --secret-id "$secret_arn" --query SecretString --output text)" && break`,
+        '  [ "$attempt" -lt 30 ] && sleep 5',
+        "done",
+        '[ -n "${credential:-}" ] || { echo "repave: cannot read the credential of this generation" >&2; exit 1; }',
+        "{",
+        `  echo REPAVE_API=${quote(u.api)}`,
+        `  echo REPAVE_GENERATION=${quote(u.generation)}`,
+        `  echo REPAVE_DOMAINS=${quote(u.domains.join(","))}`,
+        `  echo PORT=${u.port}`,
+        `  echo HEALTH_PATH=${quote(u.healthPath)}`,
+        `  echo "REPAVE_CREDENTIAL=$credential"`,
+        "} > /run/repave/env",
+        "unset credential",
+        "umask 022",
+    ];
+    if (u.install) lines.push("# install", u.install);
+    if (u.start) {
+        lines.push(
+            "install -d -m 0755 /opt/repave",
+            "cat > /opt/repave/start <<'REPAVE_START_EOF'",
+            "#!/bin/sh",
+            u.start,
+            "REPAVE_START_EOF",
+            "chmod 0755 /opt/repave/start",
+            "cat > /etc/systemd/system/repave-api.service <<'REPAVE_UNIT_EOF'",
+            "[Unit]",
+            `Description=repave ${u.api} (${u.generation})`,
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "[Service]",
+            "EnvironmentFile=/run/repave/env",
+            "ExecStart=/opt/repave/start",
+            "Restart=always",
+            "DynamicUser=yes",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "REPAVE_UNIT_EOF",
+        );
+    }
+    lines.push("systemctl daemon-reload", "systemctl enable --now repave-api.service", "");
+    return lines.join("\n");
+}
+
+/** @internal */
+export interface GenerationCompute {
+    role: aws.iam.Role;
+    policy: aws.iam.RolePolicy;
+    launchTemplate: aws.ec2.LaunchTemplate;
+    targetGroup: aws.lb.TargetGroup;
+    asg: aws.autoscaling.Group;
+}
+
+/**
+ * @internal The candidate's instances: healthy behind their own target group before the ASG counts as created
+ * (waitForElbCapacity), with a drain of `drainSeconds` when they retire (deregistration delay, I6).
+ */
+export function createCompute(
+    parent: pulumi.Resource,
+    prefix: string,
+    changeover: Changeover,
+    target: AwsTarget,
+    ami: PinnedAmi,
+    instanceSecurityGroup: aws.ec2.SecurityGroup,
+    secret: aws.secretsmanager.Secret,
+): GenerationCompute {
+    const spec = target.spec;
+    const id = changeover.identity.id;
+    const opts = generationOptions(parent, changeover);
+
+    const role = new aws.iam.Role(
+        `${prefix}-instance-role`,
+        {
+            name: changeover.name("instance"),
+            description: `repave ${spec.name} generation ${id}: reads its own credential, nothing else`,
+            assumeRolePolicy: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            }),
+            tags: tagsOf(changeover, changeover.name("instance")),
+        },
+        opts,
+    );
+    const policy = new aws.iam.RolePolicy(`${prefix}-instance-policy`, { role: role.name, policy: secret.arn.apply(instancePolicy) }, opts);
+    const managed: pulumi.Resource[] = [];
+    if (target.ssmSessionManager) {
+        const partition = aws.getPartitionOutput({}, { parent }).partition;
+        managed.push(
+            new aws.iam.RolePolicyAttachment(
+                `${prefix}-instance-ssm`,
+                { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` },
+                opts,
+            ),
+        );
+    }
+    const profile = new aws.iam.InstanceProfile(
+        `${prefix}-instance-profile`,
+        { name: changeover.name("instance"), role: role.name, tags: tagsOf(changeover, changeover.name("instance")) },
+        opts,
+    );
+
+    const targetGroup = new aws.lb.TargetGroup(
+        `${prefix}-target-group`,
+        {
+            // `<api>-<generation>`: AWS allows 32 characters, and the spec keeps api names to 24.
+            name: changeover.name(),
+            port: spec.port,
+            protocol: "HTTP",
+            targetType: "instance",
+            vpcId: target.vpcId,
+            deregistrationDelay: spec.drainSeconds,
+            healthCheck: albHealthCheck(spec),
+            tags: tagsOf(changeover, changeover.name()),
+        },
+        opts,
+    );
+
+    const script = pulumi
+        .all([secret.arn, target.app?.install, target.app?.start])
+        .apply(([secretArn, install, start]) =>
+            userData({ api: spec.name, generation: id, secretArn, port: spec.port, healthPath: spec.healthCheck.path, domains: target.domains, install, start }),
+        );
+    const launchTemplate = new aws.ec2.LaunchTemplate(
+        `${prefix}-launch-template`,
+        {
+            name: changeover.name("lt"),
+            description: `repave ${spec.name} generation ${id}: ${ami.name}`,
+            imageId: ami.id,
+            instanceType: target.instanceType,
+            iamInstanceProfile: { arn: profile.arn },
+            vpcSecurityGroupIds: [instanceSecurityGroup.id],
+            userData: script.apply((s) => Buffer.from(s, "utf8").toString("base64")),
+            // IMDSv2 only, one hop: a request forwarded by the app cannot reach the instance credentials.
+            metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+            blockDeviceMappings: [{ deviceName: ami.rootDeviceName, ebs: { encrypted: "true", volumeType: "gp3", deleteOnTermination: "true" } }],
+            tagSpecifications: [
+                { resourceType: "instance", tags: tagsOf(changeover, changeover.name()) },
+                { resourceType: "volume", tags: tagsOf(changeover, changeover.name()) },
+            ],
+            tags: { ...tagsOf(changeover, changeover.name("lt")), "repave:image-name": ami.name },
+        },
+        // Instances read their credential at boot: the role's policy must exist before the first one starts.
+        { ...opts, dependsOn: [policy, ...managed] },
+    );
+
+    const capacity = spec.capacity;
+    const asg = new aws.autoscaling.Group(
+        `${prefix}-asg`,
+        {
+            name: changeover.name("asg"),
+            minSize: capacity,
+            maxSize: capacity,
+            desiredCapacity: capacity,
+            vpcZoneIdentifiers: target.instanceSubnetIds,
+            launchTemplate: { id: launchTemplate.id, version: pulumi.interpolate`${launchTemplate.latestVersion}` },
+            targetGroupArns: [targetGroup.arn],
+            healthCheckType: "ELB",
+            healthCheckGracePeriod: Math.ceil(spec.healthCheck.graceSeconds),
+            // Created means healthy: every instance in service behind the target group (step 3 of the changeover).
+            waitForElbCapacity: capacity,
+            minElbCapacity: capacity,
+            waitForCapacityTimeout: `${Math.max(600, Math.ceil(spec.healthCheck.graceSeconds) + 300)}s`,
+            tags: Object.entries(tagsOf(changeover, changeover.name())).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
+        },
+        opts,
+    );
+    return { role, policy, launchTemplate, targetGroup, asg };
+}

@@ -1,0 +1,230 @@
+// repave:aws:StatelessApi - the AWS target. The whole changeover of one deploy is in this file, in order; the
+// other files of this folder hold the resources of each role (see components/changeover.ts for the roles):
+//
+//   1 image       latest patched AMI, pinned by id                              image.ts
+//   - front door  ALB, security groups, redirect, DNS (stable)                  frontDoor.ts
+//   2 generation  credential + secret, certificate, role, launch template,      generation.ts
+//                 target group, ASG (replaced, create-before-delete)
+//   3 health      the ASG is created only when every instance is healthy in its target group
+//   4 gate        test listener -> candidate; ProbeGate runs the probes there   ../gate.ts
+//   5 switch      production listener -> candidate (default action + default certificate), after the gate
+//   6 keep warm   old generation warm for keepWarmSeconds, production proven; then the engine deletes the old
+//                 generation (its ASG drains through the deregistration delay, then its certificate goes)
+//   - monitor     the same probes, scheduled, alarmed                           monitor.ts
+import * as pulumi from "@pulumi/pulumi";
+import { beginChangeover, type GenerationFacts } from "../changeover.ts";
+import { ProbeGate } from "../gate.ts";
+import type { StatelessApiSpec } from "../spec.ts";
+import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
+import { certificateValidationRecords, createFrontDoor, productionListener, testListener } from "./frontDoor.ts";
+import { createCertificate, createCompute, createCredential, createListenerCertificate, validateCertificate } from "./generation.ts";
+import { resolveLatestAmi } from "./image.ts";
+import { createMonitor } from "./monitor.ts";
+import { KeepWarm } from "./providers.ts";
+
+export type { AwsTargetArgs } from "./args.ts";
+export { parseAwsTargetArgs } from "./args.ts";
+
+export interface StatelessApiArgs {
+    /** The validated spec (components/spec.ts); `image.source` must be `aws-ami`. */
+    readonly spec: StatelessApiSpec;
+    /** The VPC, subnets, DNS zone, ports and app start command (components/aws/args.ts). */
+    readonly aws: AwsTargetArgs;
+    /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
+    readonly deployId?: string;
+}
+
+/** What one changeover produced: the component's outputs. No secrets in here (they would taint every output). */
+interface Changed {
+    url: string;
+    testUrl: string;
+    generation: pulumi.Output<string>;
+    imageId: string;
+    imageName: string;
+    imageCreatedAt: string;
+    imageAgeDays: number;
+    imageSource: string;
+    certificateArn: pulumi.Output<string>;
+    certNotAfter: pulumi.Output<string>;
+    credentialCreatedAt: pulumi.Output<string>;
+    secretArn: pulumi.Output<string>;
+    albArn: pulumi.Output<string>;
+    albDnsName: pulumi.Output<string>;
+    alarmArn: pulumi.Output<string> | undefined;
+}
+
+/** One field of a changeover still running, as an Output (each keeps its own knownness in a preview). */
+function field<K extends keyof Changed>(changed: Promise<Changed>, key: K): pulumi.Output<pulumi.Unwrap<Changed[K]>> {
+    return pulumi.output(changed.then((c): Changed[K] => c[key]));
+}
+
+export class StatelessApi extends pulumi.ComponentResource {
+    /** Production URL (stable across repaves). */
+    declare readonly url: pulumi.Output<string>;
+    /** Test listener URL: the candidate answers here before it takes traffic. */
+    declare readonly testUrl: pulumi.Output<string>;
+    /** The generation serving production after this update. */
+    declare readonly generation: pulumi.Output<string>;
+    /** The AMI this generation runs, its name and when AWS built it (image age). */
+    declare readonly imageId: pulumi.Output<string>;
+    declare readonly imageName: pulumi.Output<string>;
+    declare readonly imageCreatedAt: pulumi.Output<string>;
+    declare readonly imageAgeDays: pulumi.Output<number>;
+    /** The live generation's ACM certificate and its expiry. */
+    declare readonly certificateArn: pulumi.Output<string>;
+    declare readonly certNotAfter: pulumi.Output<string>;
+    declare readonly credentialCreatedAt: pulumi.Output<string>;
+    /** The Secrets Manager secret holding the live generation's credential (the ARN, not the value). */
+    declare readonly secretArn: pulumi.Output<string>;
+    declare readonly albArn: pulumi.Output<string>;
+    declare readonly albDnsName: pulumi.Output<string>;
+    declare readonly alarmArn: pulumi.Output<string | undefined>;
+
+    constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        // I7: a bad spec or AWS block is refused with every problem listed, before anything is registered -
+        // not even this component.
+        const target = validateAwsTarget(args.spec, args.aws);
+        super("repave:aws:StatelessApi", name, {}, opts);
+
+        // The generation id needs the pinned AMI id, which an invoke returns: the changeover runs once it is known.
+        const changed = this.changeover(name, target, args.deployId);
+        const out = <K extends keyof Changed>(key: K) => field(changed, key);
+        this.url = out("url");
+        this.testUrl = out("testUrl");
+        this.generation = out("generation");
+        this.imageId = out("imageId");
+        this.imageName = out("imageName");
+        this.imageCreatedAt = out("imageCreatedAt");
+        this.imageAgeDays = out("imageAgeDays");
+        this.certificateArn = out("certificateArn");
+        this.certNotAfter = out("certNotAfter");
+        this.credentialCreatedAt = out("credentialCreatedAt");
+        this.secretArn = out("secretArn");
+        this.albArn = out("albArn");
+        this.albDnsName = out("albDnsName");
+        this.alarmArn = out("alarmArn");
+        const facts: GenerationFacts = {
+            url: this.url,
+            testUrl: this.testUrl,
+            generation: this.generation,
+            imageId: this.imageId,
+            imageCreatedAt: this.imageCreatedAt,
+            certificate: this.certificateArn,
+            certNotAfter: this.certNotAfter,
+            credentialCreatedAt: this.credentialCreatedAt,
+        };
+        this.registerOutputs({
+            ...facts,
+            imageName: this.imageName,
+            imageAgeDays: this.imageAgeDays,
+            imageSource: out("imageSource"),
+            certificateArn: this.certificateArn,
+            secretArn: this.secretArn,
+            albArn: this.albArn,
+            albDnsName: this.albDnsName,
+            alarmArn: this.alarmArn,
+        });
+    }
+
+    private async changeover(name: string, target: AwsTarget, deployId: string | undefined): Promise<Changed> {
+        const spec = target.spec;
+
+        // 1. The latest patched AMI, pinned by id. The generation id hashes it, with the AWS-only settings of the
+        //    instances (generationPin): a new image or a new instance type is a new generation, never an update.
+        const ami = await resolveLatestAmi(target.image, { parent: this });
+        const changeover = beginChangeover(spec, generationPin(ami.id, target), deployId);
+
+        // Front door: created once, updated in place, never replaced by a repave (I4).
+        const frontDoor = createFrontDoor(this, name, changeover, target);
+
+        // 2. The candidate generation, beside the live one. Fresh credential, certificate and instances (I5); the
+        //    engine replaces each of these create-before-delete and deletes the old ones only at the end of a
+        //    successful update - after the switch below (I1, I3).
+        const { credential, secret, version } = createCredential(this, name, changeover);
+        const bearer = pulumi.secret(credential.value);
+        const certificate = createCertificate(this, name, changeover, target);
+        const records = certificateValidationRecords(this, name, target, certificate);
+        const validation = validateCertificate(this, name, changeover, certificate, records);
+        // 3. Health: the ASG counts as created only when `capacity` instances are healthy in the candidate's
+        //    target group (waitForElbCapacity), so everything after it sees a healthy candidate.
+        const compute = createCompute(this, name, changeover, target, ami, frontDoor.instanceSecurityGroup, secret);
+        const candidate = { certificateArn: validation.certificateArn, targetGroupArn: compute.targetGroup.arn };
+
+        // 4. Gate: the test listener serves the candidate (its instances and its certificate); the shared probes run
+        //    there from the deploying machine - positive, negative, wrong host, legacy TLS. A failure fails the
+        //    update here: production still points at the live generation, which is not deleted (I2, I3).
+        const test = testListener(this, name, changeover, target, frontDoor.alb, candidate);
+        const gate = new ProbeGate(
+            `${name}-gate`,
+            {
+                api: spec.name,
+                generation: changeover.identity.id,
+                host: frontDoor.alb.dnsName,
+                port: target.testListenerPort,
+                serverName: target.probeServerName,
+                caPem: null,
+                credential: bearer,
+                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
+            },
+            { parent: this, dependsOn: [test, compute.asg, version] },
+        );
+
+        // 5. Switch: the production listener forwards to the generation the gate passed and presents its
+        //    certificate - one in-place update of a stable listener. After it nothing refers to the old certificate
+        //    and target group any more; they go with the old generation.
+        const production = productionListener(this, name, changeover, target, frontDoor.alb, gate, candidate);
+
+        // The candidate's certificate joins the production listener's certificate list as a generation resource.
+        // It cannot come before the switch (it needs the listener's ARN, and the listener is the switch); its job is
+        // retirement: ALB keeps a replaced default certificate in the list, so this resource - deleted before its
+        // certificate, because it depends on it - is what detaches the old certificate before ACM deletes it.
+        createListenerCertificate(this, name, changeover, production, candidate.certificateArn);
+
+        // 6. Keep warm, then retire: the old generation keeps serving in-flight requests for keepWarmSeconds while
+        //    production is proven for the new one; only then may the engine delete the old generation (ASG first:
+        //    its instances drain for drainSeconds, the target group's deregistration delay - I6).
+        const warm = new KeepWarm(
+            `${name}-keep-warm`,
+            {
+                api: spec.name,
+                generation: gate.generation,
+                host: frontDoor.alb.dnsName,
+                port: target.listenerPort,
+                serverName: target.probeServerName,
+                credential: bearer,
+                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                keepWarmSeconds: spec.keepWarmSeconds,
+                intervalSeconds: spec.probes.intervalSeconds,
+                settleSeconds: 60,
+            },
+            { parent: this, dependsOn: [production] },
+        );
+
+        // Continuous monitor: the same probes against production, on a schedule, alarmed.
+        // It asks DNS for the name when we keep its alias (so DNS is monitored too), the ALB directly otherwise.
+        const aliased = target.hostedZoneId !== undefined && target.domains.includes(target.probeServerName);
+        const host = aliased ? target.probeServerName : frontDoor.alb.dnsName;
+        const monitor = target.monitor ? createMonitor(this, name, changeover, target, { secretArn: secret.arn, host }, [production]) : undefined;
+
+        // Clients use the certificate's name (an alias to the ALB when the zone is ours, your DNS otherwise).
+        const port = target.listenerPort === 443 ? "" : `:${target.listenerPort}`;
+        return {
+            url: `https://${target.probeServerName}${port}`,
+            testUrl: `https://${target.probeServerName}:${target.testListenerPort}`,
+            generation: warm.generation,
+            imageId: ami.id,
+            imageName: ami.name,
+            imageCreatedAt: ami.createdAt,
+            imageAgeDays: ami.ageDays,
+            imageSource: ami.from,
+            certificateArn: validation.certificateArn,
+            certNotAfter: certificate.notAfter,
+            credentialCreatedAt: credential.createdAt,
+            secretArn: secret.arn,
+            albArn: frontDoor.alb.arn,
+            albDnsName: frontDoor.alb.dnsName,
+            alarmArn: monitor ? monitor.alarm.arn : undefined,
+        };
+    }
+}

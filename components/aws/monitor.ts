@@ -1,0 +1,175 @@
+// The continuous monitor on AWS: the same synthetic transactions as the gate (components/probes.ts, the one
+// runner, positive and negative), run against production by a scheduled Lambda, with a CloudWatch alarm on any
+// failed run. It is stable (updated in place) and follows the live generation: it reads the live credential.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { readFileSync } from "node:fs";
+import { stripTypeScriptTypes } from "node:module";
+import { fileURLToPath } from "node:url";
+import { frontDoorOptions, type Changeover } from "../changeover.ts";
+import { statusMatches } from "../spec.ts";
+import type { AwsTarget } from "./args.ts";
+import { stableTags } from "./frontDoor.ts";
+
+const PROBES = fileURLToPath(new URL("../probes.ts", import.meta.url));
+
+/** Node flags stripTypeScriptTypes as experimental and would print that on every deploy; silence only this call. */
+function stripTypes(code: string): string {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, never called unbound
+    const emitWarning = process.emitWarning;
+    process.emitWarning = () => undefined;
+    try {
+        return stripTypeScriptTypes(code);
+    } finally {
+        process.emitWarning = emitWarning;
+    }
+}
+
+const handler = `// repave monitor: the probe suite against production, once per schedule; a throw counts as a failed run.
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { readFileSync } from "node:fs";
+import { runProbeSuite, summarize } from "./probes.mjs";
+
+const suite = JSON.parse(readFileSync(new URL("./suite.json", import.meta.url), "utf8"));
+const secrets = new SecretsManagerClient({});
+
+export async function handler() {
+    const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.REPAVE_SECRET_ARN }));
+    const endpoint = { host: process.env.REPAVE_HOST, port: Number(process.env.REPAVE_PORT), serverName: process.env.REPAVE_SERVER_NAME };
+    const report = await runProbeSuite(endpoint, suite, SecretString);
+    console.log(JSON.stringify({ api: process.env.REPAVE_API, passed: report.passed, results: report.results }));
+    if (!report.passed) throw new Error("repave monitor: " + summarize(report));
+    return { passed: true, probes: report.results.length };
+}
+`;
+
+/**
+ * @internal The Lambda's code: the shared probe runner made JavaScript by Node's own type stripping (probes.ts
+ * needs only `statusMatches` from the spec, shipped on its own so zod stays out of the bundle), the suite as JSON.
+ */
+export function monitorCode(suite: { positive: unknown[]; negative: unknown[] }): Record<string, string> {
+    const probes = stripTypes(readFileSync(PROBES, "utf8")).replace(/from "\.\/spec\.ts"/, 'from "./spec.mjs"');
+    if (!probes.includes('from "./spec.mjs"')) throw new Error("monitor: components/probes.ts no longer imports ./spec.ts as expected");
+    return {
+        "index.mjs": handler,
+        "probes.mjs": probes,
+        "spec.mjs": stripTypes(`export ${statusMatches.toString()}\n`),
+        "suite.json": JSON.stringify(suite, null, 2),
+    };
+}
+
+/** EventBridge schedules run at most once a minute: the spec's probe interval, rounded up to whole minutes. */
+function schedule(intervalSeconds: number): { expression: string; periodSeconds: number } {
+    const minutes = Math.max(1, Math.ceil(intervalSeconds / 60));
+    return { expression: `rate(${minutes} minute${minutes === 1 ? "" : "s"})`, periodSeconds: minutes * 60 };
+}
+
+/** @internal */
+export interface Monitor {
+    fn: aws.lambda.Function;
+    alarm: aws.cloudwatch.MetricAlarm;
+}
+
+/** @internal Registered after the switch (`after`): it probes production with the live generation's credential. */
+export function createMonitor(
+    parent: pulumi.Resource,
+    prefix: string,
+    changeover: Changeover,
+    target: AwsTarget,
+    live: { secretArn: pulumi.Input<string>; host: pulumi.Input<string> },
+    after: pulumi.Resource[],
+): Monitor {
+    const spec = target.spec;
+    const name = changeover.stableName("monitor");
+    const tags = stableTags(changeover);
+    const opts = frontDoorOptions(parent, { dependsOn: after });
+
+    const logGroup = new aws.cloudwatch.LogGroup(`${prefix}-monitor-logs`, { name: `/aws/lambda/${name}`, retentionInDays: 30, tags }, opts);
+    const role = new aws.iam.Role(
+        `${prefix}-monitor-role`,
+        {
+            name,
+            description: `repave ${spec.name}: continuous probes`,
+            assumeRolePolicy: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            }),
+            tags,
+        },
+        opts,
+    );
+    const policy = new aws.iam.RolePolicy(
+        `${prefix}-monitor-policy`,
+        {
+            role: role.name,
+            policy: pulumi.jsonStringify({
+                Version: "2012-10-17",
+                Statement: [
+                    { Sid: "Logs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
+                    { Sid: "ReadLiveCredential", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [live.secretArn] },
+                ],
+            }),
+        },
+        opts,
+    );
+    const code = monitorCode({ positive: spec.probes.positive, negative: spec.probes.negative });
+    const fn = new aws.lambda.Function(
+        `${prefix}-monitor`,
+        {
+            name,
+            description: `repave ${spec.name}: synthetic transactions against production`,
+            runtime: aws.lambda.Runtime.NodeJS22dX,
+            architectures: ["arm64"],
+            handler: "index.handler",
+            code: new pulumi.asset.AssetArchive(Object.fromEntries(Object.entries(code).map(([file, text]) => [file, new pulumi.asset.StringAsset(text)]))),
+            role: role.arn,
+            timeout: 60,
+            memorySize: 256,
+            environment: {
+                variables: {
+                    REPAVE_API: spec.name,
+                    REPAVE_HOST: live.host,
+                    REPAVE_PORT: String(target.listenerPort),
+                    REPAVE_SERVER_NAME: target.probeServerName,
+                    REPAVE_SECRET_ARN: live.secretArn,
+                },
+            },
+            tags,
+        },
+        { ...opts, dependsOn: [...after, policy, logGroup] },
+    );
+    const every = schedule(spec.probes.intervalSeconds);
+    const rule = new aws.cloudwatch.EventRule(
+        `${prefix}-monitor-schedule`,
+        { name, description: `repave ${spec.name}: run the probes`, scheduleExpression: every.expression, tags },
+        opts,
+    );
+    new aws.lambda.Permission(
+        `${prefix}-monitor-invoke`,
+        { action: "lambda:InvokeFunction", function: fn.name, principal: "events.amazonaws.com", sourceArn: rule.arn },
+        opts,
+    );
+    new aws.cloudwatch.EventTarget(`${prefix}-monitor-target`, { rule: rule.name, arn: fn.arn }, opts);
+    const alarm = new aws.cloudwatch.MetricAlarm(
+        `${prefix}-monitor-alarm`,
+        {
+            name: `${name}-failing`,
+            alarmDescription: `repave ${spec.name}: a synthetic transaction failed against production (see the ${name} logs)`,
+            namespace: "AWS/Lambda",
+            metricName: "Errors",
+            dimensions: { FunctionName: fn.name },
+            statistic: "Sum",
+            period: every.periodSeconds,
+            evaluationPeriods: 1,
+            threshold: 0,
+            comparisonOperator: "GreaterThanThreshold",
+            // No data means the monitor itself stopped: that is a failure too.
+            treatMissingData: "breaching",
+            alarmActions: target.alarmActions,
+            okActions: target.alarmActions,
+            tags,
+        },
+        opts,
+    );
+    return { fn, alarm };
+}

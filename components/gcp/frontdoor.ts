@@ -1,0 +1,139 @@
+// The GCP front door: a global external Application Load Balancer (EXTERNAL_MANAGED) on one static address, with a
+// production listener on 443 and a test listener on `testPort`. Everything here keeps its logical and physical
+// name on every deploy (I4); two parts move in place: the test route before the gate (to the candidate) and the
+// production route in the switch (to the gated generation).
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { frontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
+import type { ProbeGate } from "../gate.ts";
+import type { GcpArgs } from "./config.ts";
+import { loadBalancerSourceRanges, networkTag, type GcpGeneration } from "./generation.ts";
+
+export interface FrontDoor {
+    address: gcp.compute.GlobalAddress;
+    tlsPolicy: gcp.compute.SSLPolicy;
+    firewall: gcp.compute.Firewall;
+}
+
+export interface Route {
+    urlMap: gcp.compute.URLMap;
+    proxy: gcp.compute.TargetHttpsProxy;
+    listener: gcp.compute.GlobalForwardingRule;
+}
+
+export function createFrontDoor(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs): FrontDoor {
+    const project = target.project;
+    const address = new gcp.compute.GlobalAddress(
+        `${name}-address`,
+        { project, name: changeover.stableName("ip"), addressType: "EXTERNAL", ipVersion: "IPV4" },
+        frontDoorOptions(parent),
+    );
+    // TLS 1.2 at least on both listeners: the gate's legacy-TLS probe proves it on the test listener.
+    const tlsPolicy = new gcp.compute.SSLPolicy(
+        `${name}-tls-policy`,
+        { project, name: changeover.stableName("tls"), profile: target.sslPolicyProfile, minTlsVersion: "TLS_1_2" },
+        frontDoorOptions(parent),
+    );
+    // Health checkers and Google front ends reach every generation's instances on the API port.
+    const firewall = new gcp.compute.Firewall(
+        `${name}-allow-load-balancer`,
+        {
+            project,
+            name: changeover.stableName("allow-lb"),
+            network: target.network,
+            direction: "INGRESS",
+            sourceRanges: loadBalancerSourceRanges,
+            allows: [{ protocol: "tcp", ports: [String(changeover.spec.port)] }],
+            targetTags: [networkTag(changeover.spec.name)],
+        },
+        frontDoorOptions(parent),
+    );
+    return { address, tlsPolicy, firewall };
+}
+
+function listener(name: string, parent: pulumi.Resource, project: string, physical: string, proxy: gcp.compute.TargetHttpsProxy, address: gcp.compute.GlobalAddress, port: number) {
+    return new gcp.compute.GlobalForwardingRule(
+        name,
+        {
+            project,
+            name: physical,
+            target: proxy.selfLink,
+            ipAddress: address.address,
+            ipProtocol: "TCP",
+            portRange: String(port),
+            loadBalancingScheme: "EXTERNAL_MANAGED",
+        },
+        frontDoorOptions(parent),
+    );
+}
+
+/**
+ * The test route: its own URL map and target proxy, pointing at the candidate's backend service and certificate,
+ * behind a second forwarding rule on the same address. Updated in place before the gate, so the gate probes the
+ * candidate through the same kind of load balancer, TLS policy and certificate production will use.
+ */
+export function createTestRoute(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs, frontDoor: FrontDoor, candidate: GcpGeneration): Route {
+    const project = target.project;
+    const urlMap = new gcp.compute.URLMap(
+        `${name}-test-url-map`,
+        {
+            project,
+            name: changeover.stableName("test"),
+            description: `repave test route -> candidate ${changeover.identity.id}`,
+            defaultService: candidate.backend.selfLink,
+        },
+        frontDoorOptions(parent),
+    );
+    const proxy = new gcp.compute.TargetHttpsProxy(
+        `${name}-test-proxy`,
+        {
+            project,
+            name: changeover.stableName("test"),
+            urlMap: urlMap.selfLink,
+            sslCertificates: [candidate.certificate.selfLink],
+            sslPolicy: frontDoor.tlsPolicy.selfLink,
+        },
+        frontDoorOptions(parent),
+    );
+    return { urlMap, proxy, listener: listener(`${name}-test-listener`, parent, project, changeover.stableName("test"), proxy, frontDoor.address, target.testPort) };
+}
+
+/**
+ * The switch: the production URL map's default service and the production proxy's certificate move to the
+ * candidate, in place, only after the gate passed it. Both take `gate.generation` as an input (ordering by data,
+ * I2) and refuse any generation but the candidate. The old certificate and backend are still there (the engine
+ * deletes them after the update), so nothing the proxy or URL map uses is ever deleted under it (pulumi/pulumi#6350).
+ */
+export function createProductionRoute(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs, frontDoor: FrontDoor, candidate: GcpGeneration, gate: ProbeGate): Route {
+    const project = target.project;
+    const gated = gate.generation.apply((generation) => {
+        if (generation !== changeover.identity.id) {
+            throw new Error(`switch: the gate passed ${generation}, not the candidate ${changeover.identity.id}; traffic stays where it is`);
+        }
+        return generation;
+    });
+    const afterGate = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([gated, value]).apply(([, v]) => v as T);
+
+    const urlMap = new gcp.compute.URLMap(
+        `${name}-url-map`,
+        {
+            project,
+            name: changeover.stableName(),
+            description: pulumi.interpolate`repave production route -> generation ${gated} (gate passed)`,
+            defaultService: afterGate(candidate.backend.selfLink),
+        },
+        switchOptions(parent, gate),
+    );
+    const proxy = new gcp.compute.TargetHttpsProxy(
+        `${name}-https-proxy`,
+        {
+            project,
+            name: changeover.stableName("https"),
+            urlMap: urlMap.selfLink,
+            sslCertificates: [afterGate(candidate.certificate.selfLink)],
+            sslPolicy: frontDoor.tlsPolicy.selfLink,
+        },
+        switchOptions(parent, gate),
+    );
+    return { urlMap, proxy, listener: listener(`${name}-https-listener`, parent, project, changeover.stableName("https"), proxy, frontDoor.address, 443) };
+}

@@ -1,0 +1,183 @@
+// Everything a GCP repave rebuilds (the "generation" role): its identity and credential, the instance template that
+// pins the image, the regional managed instance group, the health check, the backend service and the certificate.
+// Each resource keeps one logical name and carries the generation id in its physical name, with
+// generationOptions (create-before-delete, replacementTrigger = generation id): the engine creates the candidate
+// beside the live generation and deletes the old one only at the end of a successful update, after the switch.
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { generationOptions, type Changeover } from "../changeover.ts";
+import type { GcpArgs } from "./config.ts";
+import { GenerationCredential } from "./credential.ts";
+import type { PinnedImage } from "./image.ts";
+import { Retirement } from "./retirement.ts";
+
+/** The load balancer's health checkers and Google front ends (documented source ranges). */
+export const loadBalancerSourceRanges = ["130.211.0.0/22", "35.191.0.0/16"];
+
+export interface GcpGeneration {
+    serviceAccount: gcp.serviceaccount.Account;
+    credential: GenerationCredential;
+    secret: gcp.secretmanager.Secret;
+    secretVersion: gcp.secretmanager.SecretVersion;
+    secretAccess: gcp.secretmanager.SecretIamMember;
+    template: gcp.compute.InstanceTemplate;
+    healthCheck: gcp.compute.HealthCheck;
+    group: gcp.compute.RegionInstanceGroupManager;
+    backend: gcp.compute.BackendService;
+    certificate: gcp.compute.ManagedSslCertificate;
+    retirement: Retirement;
+}
+
+/** GCP labels: lower-case keys without ':' (changeover.tags uses `repave:api`). */
+export function gcpLabels(tags: Record<string, string>): Record<string, string> {
+    return Object.fromEntries(Object.entries(tags).map(([k, v]) => [k.replace(/[^a-z0-9_-]/g, "-"), v.toLowerCase().replace(/[^a-z0-9_-]/g, "-")]));
+}
+
+/** The network tag the front door's firewall rule admits health checks and load-balancer traffic to. */
+export const networkTag = (api: string): string => `repave-${api}`;
+
+export function createGeneration(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs, image: PinnedImage): GcpGeneration {
+    const { spec, identity } = changeover;
+    const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
+    const labels = gcpLabels(changeover.tags);
+    const project = target.project;
+    const seconds = (s: number) => Math.max(1, Math.ceil(s));
+
+    // Identity: one service account per generation, so a generation's instances can read only their own secret.
+    // Account ids are at most 30 characters: the API name is cut to 22 to leave room for `-<generation>`.
+    const serviceAccount = new gcp.serviceaccount.Account(
+        `${name}-service-account`,
+        {
+            project,
+            accountId: `${spec.name.slice(0, 22)}-${identity.id}`,
+            displayName: `repave ${spec.name} generation ${identity.id}`,
+        },
+        opts(),
+    );
+
+    // Credential: minted once per generation, kept only in Secret Manager and as a Pulumi secret (I8).
+    const credential = new GenerationCredential(`${name}-credential`, { api: spec.name, generation: identity.id }, opts());
+    const secret = new gcp.secretmanager.Secret(
+        `${name}-credential-secret`,
+        { project, secretId: changeover.name("credential"), replication: { auto: {} }, labels },
+        opts(),
+    );
+    const secretVersion = new gcp.secretmanager.SecretVersion(
+        `${name}-credential-version`,
+        { secret: secret.name, secretData: pulumi.secret(credential.value) },
+        opts(),
+    );
+    // Least privilege: accessor on this generation's secret only, for this generation's account only.
+    const secretAccess = new gcp.secretmanager.SecretIamMember(
+        `${name}-credential-access`,
+        {
+            project,
+            secretId: secret.secretId,
+            role: "roles/secretmanager.secretAccessor",
+            member: pulumi.interpolate`serviceAccount:${serviceAccount.email}`,
+        },
+        opts(),
+    );
+
+    // Compute: the template pins the image by self-link; the instances learn their generation, port and secret
+    // from metadata (see README: what the image must do).
+    const template = new gcp.compute.InstanceTemplate(
+        `${name}-instance-template`,
+        {
+            project,
+            name: changeover.name(),
+            machineType: target.machineType,
+            disks: [{ sourceImage: image.selfLink, boot: true, autoDelete: true }],
+            networkInterfaces: [{ network: target.network, ...(target.subnetwork ? { subnetwork: target.subnetwork } : {}) }],
+            serviceAccount: { email: serviceAccount.email, scopes: ["cloud-platform"] },
+            tags: [networkTag(spec.name)],
+            labels,
+            metadata: {
+                "repave-api": spec.name,
+                "repave-generation": identity.id,
+                "repave-port": String(spec.port),
+                "repave-health-path": spec.healthCheck.path,
+                "repave-credential-secret": secretVersion.name,
+                "block-project-ssh-keys": "TRUE",
+                "enable-oslogin": "TRUE",
+            },
+        },
+        opts({ dependsOn: [secretAccess] }),
+    );
+
+    // Health: GCP wants the timeout no longer than the interval, in whole seconds.
+    const interval = seconds(spec.healthCheck.intervalSeconds);
+    const healthCheck = new gcp.compute.HealthCheck(
+        `${name}-health-check`,
+        {
+            project,
+            name: changeover.name(),
+            checkIntervalSec: interval,
+            timeoutSec: Math.min(seconds(spec.healthCheck.timeoutSeconds), interval),
+            healthyThreshold: spec.healthCheck.healthyThreshold,
+            unhealthyThreshold: 2,
+            httpHealthCheck: { port: spec.port, requestPath: spec.healthCheck.path },
+        },
+        opts(),
+    );
+
+    // Capacity: the candidate starts with spec.capacity instances (>= the live one's, which has the same spec) and
+    // the create waits until the group is STABLE, so the gate never probes a half-built generation.
+    const group = new gcp.compute.RegionInstanceGroupManager(
+        `${name}-instance-group`,
+        {
+            project,
+            region: target.region,
+            name: changeover.name(),
+            baseInstanceName: changeover.name(),
+            versions: [{ name: identity.id, instanceTemplate: template.selfLinkUnique }],
+            targetSize: spec.capacity,
+            namedPorts: [{ name: "http", port: spec.port }],
+            autoHealingPolicies: { healthCheck: healthCheck.selfLink, initialDelaySec: seconds(spec.healthCheck.graceSeconds) },
+            waitForInstances: true,
+            waitForInstancesStatus: "STABLE",
+        },
+        opts({ customTimeouts: { create: `${seconds(spec.healthCheck.graceSeconds) + 900}s` } }),
+    );
+
+    // The backend service is what the URL maps point at: the test route before the gate, production after.
+    // Connection draining gives in-flight requests spec.drainSeconds when instances leave it (I6).
+    const backend = new gcp.compute.BackendService(
+        `${name}-backend-service`,
+        {
+            project,
+            name: changeover.name(),
+            loadBalancingScheme: "EXTERNAL_MANAGED",
+            protocol: "HTTP",
+            portName: "http",
+            timeoutSec: 30,
+            connectionDrainingTimeoutSec: Math.round(spec.drainSeconds),
+            healthChecks: healthCheck.selfLink,
+            backends: [{ group: group.instanceGroup, balancingMode: "UTILIZATION", capacityScaler: 1 }],
+            logConfig: { enable: true, sampleRate: 1 },
+        },
+        opts(),
+    );
+
+    // Certificate: one Google-managed certificate per generation, never replaced in place while a proxy uses it
+    // (pulumi/pulumi#6350): a new name per generation, the test proxy takes it before the gate, the production
+    // proxy's sslCertificates moves to it in the switch, and the old one is deleted after, by then unreferenced.
+    const certificate = new gcp.compute.ManagedSslCertificate(
+        `${name}-certificate`,
+        { project, name: changeover.name("cert"), managed: { domains: spec.certificate.domains } },
+        opts(),
+    );
+
+    const retirement = new Retirement(
+        `${name}-retirement`,
+        {
+            api: spec.name,
+            generation: identity.id,
+            backendService: backend.selfLink,
+            waitSeconds: target.propagationSeconds + Math.ceil(spec.drainSeconds),
+        },
+        opts(),
+    );
+
+    return { serviceAccount, credential, secret, secretVersion, secretAccess, template, healthCheck, group, backend, certificate, retirement };
+}

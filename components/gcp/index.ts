@@ -1,0 +1,173 @@
+// repave:gcp:StatelessApi - the GCP target: Compute Engine instances behind a global external Application Load
+// Balancer, repaved by red/green changeover on every deploy. The model (spec, generation identity, probes, gate,
+// ordering rules) is shared (components/changeover.ts); this file wires the GCP roles in changeover order:
+//
+//   1 image       newest image of the family, pinned by self-link                 image.ts
+//   2 front door  static address, TLS policy, firewall: stable                   frontdoor.ts
+//   3 generation  account, credential + secret, template, MIG, backend, cert      generation.ts
+//   4 test route  test URL map + proxy -> candidate, listener on testPort          frontdoor.ts
+//   5 gate        ProbeGate: positive + negative probes on the test listener       ../gate.ts
+//   6 switch      production URL map + proxy cert -> the gated generation          frontdoor.ts
+//   7 monitor     uptime check + alert on the production name                      monitor.ts
+//   8 retire      the engine deletes the old generation after the update; its Retirement waits first
+import * as pulumi from "@pulumi/pulumi";
+import { beginChangeover } from "../changeover.ts";
+import { ProbeGate } from "../gate.ts";
+import { SpecError, type StatelessApiSpec } from "../spec.ts";
+import { checkGcpArgs, type GcpArgs, type GcpArgsInput } from "./config.ts";
+import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
+import { createGeneration } from "./generation.ts";
+import { latestImageOfFamily } from "./image.ts";
+import { createMonitor } from "./monitor.ts";
+
+export type { GcpArgs, GcpArgsInput } from "./config.ts";
+export { parseGcpConfig } from "./config.ts";
+
+export interface StatelessApiArgs {
+    /** The validated spec (components/spec.ts); `image.source` must be `gcp-image-family`. */
+    readonly spec: StatelessApiSpec;
+    /** GCP settings (components/gcp/config.ts): project and region at least. Validated before anything registers. */
+    readonly gcp: GcpArgsInput;
+    /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
+    readonly deployId?: string;
+}
+
+interface Facts {
+    url: string;
+    testUrl: string;
+    address: pulumi.Output<string>;
+    generation: pulumi.Output<string>;
+    imageId: string;
+    imageName: string;
+    imageCreatedAt: string;
+    certificate: pulumi.Output<string>;
+    certNotAfter: pulumi.Output<string>;
+    credentialCreatedAt: pulumi.Output<string>;
+    credential: pulumi.Output<string>;
+    uptimeCheckId: pulumi.Output<string>;
+}
+
+/** Checks spec and args together; every problem by path, before any resource is registered (I7). */
+function validate(name: string, args: StatelessApiArgs): GcpArgs {
+    const checked = checkGcpArgs(args.spec, args.gcp, { spec: `${name}.spec`, args: `${name}.gcp` });
+    if (checked.problems.length > 0 || !checked.args) throw new SpecError(checked.problems);
+    return checked.args;
+}
+
+export class StatelessApi extends pulumi.ComponentResource {
+    /** Production URL: the first certificate domain on 443 (point its DNS A record at `address`). */
+    declare readonly url: pulumi.Output<string>;
+    /** Test listener URL: the candidate answers here before it takes traffic. */
+    declare readonly testUrl: pulumi.Output<string>;
+    /** The global static address both listeners use (stable across repaves). */
+    declare readonly address: pulumi.Output<string>;
+    /** The generation serving production after this update (the one the gate passed). */
+    declare readonly generation: pulumi.Output<string>;
+    /** The pinned image's self-link. */
+    declare readonly imageId: pulumi.Output<string>;
+    declare readonly imageName: pulumi.Output<string>;
+    declare readonly imageCreatedAt: pulumi.Output<string>;
+    /** Name of the generation's Google-managed certificate. */
+    declare readonly certificate: pulumi.Output<string>;
+    declare readonly certNotAfter: pulumi.Output<string>;
+    declare readonly credentialCreatedAt: pulumi.Output<string>;
+    /** Secret: the live generation's bearer credential, for callers of the API. */
+    declare readonly credential: pulumi.Output<string>;
+    declare readonly uptimeCheckId: pulumi.Output<string>;
+
+    constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        const target = validate(name, args);
+        super("repave:gcp:StatelessApi", name, {}, opts);
+
+        // The image lookup is an invoke (a promise), and the generation id depends on it: the roles are wired once
+        // it resolved. Invokes run in previews too, so a preview shows the same generation a deploy would build.
+        const facts = this.changeover(name, args.spec, target, args.deployId);
+        const fact = <K extends keyof Facts>(key: K) => pulumi.output(facts.then((f) => f[key])) as pulumi.Output<pulumi.Unwrap<Facts[K]>>;
+
+        this.url = fact("url");
+        this.testUrl = fact("testUrl");
+        this.address = fact("address");
+        this.generation = fact("generation");
+        this.imageId = fact("imageId");
+        this.imageName = fact("imageName");
+        this.imageCreatedAt = fact("imageCreatedAt");
+        this.certificate = fact("certificate");
+        this.certNotAfter = fact("certNotAfter");
+        this.credentialCreatedAt = fact("credentialCreatedAt");
+        this.credential = pulumi.secret(fact("credential"));
+        this.uptimeCheckId = fact("uptimeCheckId");
+        this.registerOutputs({
+            url: this.url,
+            testUrl: this.testUrl,
+            address: this.address,
+            generation: this.generation,
+            imageId: this.imageId,
+            imageName: this.imageName,
+            imageCreatedAt: this.imageCreatedAt,
+            certificate: this.certificate,
+            certNotAfter: this.certNotAfter,
+            credentialCreatedAt: this.credentialCreatedAt,
+            uptimeCheckId: this.uptimeCheckId,
+        });
+    }
+
+    private async changeover(name: string, spec: StatelessApiSpec, target: GcpArgs, deployId: string | undefined): Promise<Facts> {
+        if (spec.image.source !== "gcp-image-family") throw new Error("unreachable: validated above");
+
+        // 1. Resolve the newest image of the family and pin it: the generation id is derived from it.
+        const image = await latestImageOfFamily(spec.image.family, spec.image.project, { parent: this });
+        const changeover = beginChangeover(spec, image.selfLink, deployId);
+
+        // 2. Front door: created once, unchanged by a repave (I4).
+        const frontDoor = createFrontDoor(name, this, changeover, target);
+
+        // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
+        const candidate = createGeneration(name, this, changeover, target, image);
+
+        // 4. The test route moves to the candidate; production does not.
+        const testRoute = createTestRoute(name, this, changeover, target, frontDoor, candidate);
+
+        // 5. Gate: health and synthetic transactions, positive and negative, through the test listener. It waits
+        //    for the instance group to be stable and its secret to be readable; it retries while the load balancer
+        //    and the new certificate settle, and fails the update (traffic stays on live) if they never pass (I2, I3).
+        const domain = spec.certificate.domains[0]!;
+        const gate = new ProbeGate(
+            `${name}-gate`,
+            {
+                api: spec.name,
+                generation: changeover.identity.id,
+                host: frontDoor.address.address,
+                port: target.testPort,
+                serverName: domain,
+                caPem: null,
+                credential: pulumi.secret(candidate.credential.value),
+                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                settleSeconds: target.gateSettleSeconds,
+            },
+            { parent: this, dependsOn: [testRoute.listener, testRoute.proxy, testRoute.urlMap, candidate.group, candidate.backend, candidate.secretVersion, candidate.secretAccess] },
+        );
+
+        // 6. Switch: production URL map and certificate move to the generation the gate passed.
+        const production = createProductionRoute(name, this, changeover, target, frontDoor, candidate, gate);
+
+        // 7. Continuous monitor on production, with the live generation's credential, after the switch.
+        const monitor = createMonitor(name, this, changeover, target, candidate.credential.value, [production.urlMap, production.proxy]);
+
+        // 8. Retire: nothing to write. The old generation is a pending delete the engine runs after this update
+        //    succeeded; its Retirement waits for propagation and drain before its backend and instances go.
+        return {
+            url: `https://${domain}`,
+            testUrl: `https://${domain}:${target.testPort}`,
+            address: frontDoor.address.address,
+            generation: pulumi.all([gate.generation, production.urlMap.id]).apply(([generation]) => generation),
+            imageId: image.selfLink,
+            imageName: image.name,
+            imageCreatedAt: image.createdAt,
+            certificate: candidate.certificate.name,
+            certNotAfter: candidate.certificate.expireTime,
+            credentialCreatedAt: candidate.credential.createdAt,
+            credential: candidate.credential.value,
+            uptimeCheckId: monitor.uptimeCheck.uptimeCheckId,
+        };
+    }
+}

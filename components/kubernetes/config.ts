@@ -1,0 +1,115 @@
+// The Kubernetes target's own settings and the checks a spec must pass before it builds anything. spec.ts's schema
+// is strict and knows only the `local` block, so these live under their own stack key, `repave:kubernetes`, keyed
+// by API name. Every problem is reported at once, by path, with a hint, as a SpecError.
+import { z } from "zod";
+import { describeIssue, SpecError, type StatelessApiSpec } from "../spec.ts";
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "must be a DNS label: a-z, 0-9 and '-', at most 63 characters" });
+const dnsSubdomain = z
+    .string()
+    .regex(/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { message: "must be a Kubernetes object name (lower-case DNS subdomain)" });
+const serviceType = z.enum(["ClusterIP", "NodePort", "LoadBalancer"]);
+
+export const kubernetesArgsSchema = z.strictObject({
+    namespace: dnsLabel.default("default"),
+    /** The port both Services listen on (the pods serve TLS on spec.port). */
+    servicePort: z.number().int().min(1).max(65535).default(443),
+    serviceType: serviceType.default("ClusterIP"),
+    previewServiceType: serviceType.default("ClusterIP"),
+    /** A cert-manager issuer mints each generation's certificate; without it repave mints them from its own CA. */
+    certManager: z
+        .strictObject({
+            issuerName: dnsSubdomain,
+            issuerKind: z.enum(["Issuer", "ClusterIssuer"]).default("ClusterIssuer"),
+        })
+        .optional(),
+    /** An Ingress in front of the production Service; its TLS secret moves to each gated generation's. */
+    ingress: z
+        .strictObject({
+            className: dnsSubdomain.optional(),
+            annotations: z.record(z.string(), z.string()).default({}),
+        })
+        .optional(),
+    /**
+     * false (default): the gate is a Job in the cluster, probing the preview Service. true: the gate runs the same
+     * probes from the deploying machine (ProbeGate), which must then reach the preview Service (previewAddress,
+     * or previewServiceType LoadBalancer, or a deployer inside the cluster).
+     */
+    gateFromDeployer: z.boolean().default(false),
+    previewAddress: z.string().min(1).optional(),
+    /** Image of the gate Job and the monitor CronJob: any Node.js >= 22.18 (it runs TypeScript by stripping types). */
+    probeImage: z.string().min(1).default("node:24-slim"),
+    /** How long the gate retries while the candidate settles behind the preview Service. */
+    gateSettleSeconds: z.number().int().min(0).max(3600).default(120),
+    /** Schedule of the monitor CronJob (five cron fields). */
+    monitorSchedule: z
+        .string()
+        .regex(/^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$/, { message: "must be a cron schedule such as */5 * * * *" })
+        .default("*/5 * * * *"),
+});
+
+export type KubernetesArgsInput = z.input<typeof kubernetesArgsSchema>;
+export type KubernetesArgs = z.output<typeof kubernetesArgsSchema>;
+
+const hints: Record<string, string> = {
+    namespace: "write an existing namespace, e.g. default or orders",
+    servicePort: "use a port between 1 and 65535, e.g. 443",
+    serviceType: "choose ClusterIP, NodePort or LoadBalancer",
+    previewServiceType: "choose ClusterIP, NodePort or LoadBalancer",
+    issuerName: "write the name of a cert-manager Issuer or ClusterIssuer",
+    issuerKind: "choose Issuer or ClusterIssuer",
+    className: "write an IngressClass name such as nginx",
+    probeImage: "an image with Node.js >= 22.18, e.g. node:24-slim",
+    gateSettleSeconds: "a whole number of seconds, at most 3600",
+    monitorSchedule: "write five cron fields, e.g. */5 * * * *",
+};
+
+/** Validates one API's Kubernetes args against its spec; returns the parsed args or the problems, by path. */
+export function checkKubernetesArgs(spec: StatelessApiSpec, raw: unknown, where: { spec: string; args: string }): { args?: KubernetesArgs; problems: string[] } {
+    const problems: string[] = [];
+    if (spec.image.source !== "container") {
+        problems.push(
+            `${where.spec}.image.source: the kubernetes target runs container images, not ${spec.image.source} (hint: set image.source to container with repository and tag)`,
+        );
+    }
+    const parsed = kubernetesArgsSchema.safeParse(raw ?? {});
+    if (!parsed.success) {
+        problems.push(...parsed.error.issues.map((i) => describeIssue(where.args, i, hints)));
+        return { problems };
+    }
+    const args = parsed.data;
+    if (args.previewAddress && !args.gateFromDeployer) {
+        problems.push(`${where.args}.previewAddress: only the deployer's gate uses it (hint: set gateFromDeployer: true, or remove previewAddress)`);
+    }
+    return { args, problems };
+}
+
+/**
+ * Validates the stack's `repave:kubernetes` block (a map from API name to its args; an API may be left out to take
+ * every default) against the already validated `repave:apis`. Throws a SpecError listing every problem.
+ */
+export function parseKubernetesConfig(
+    raw: unknown,
+    specs: readonly StatelessApiSpec[],
+    configKey = "repave:kubernetes",
+    apisKey = "repave:apis",
+): Record<string, KubernetesArgs> {
+    if (raw !== undefined && raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
+        throw new SpecError([`${configKey}: not a map (hint: key ${configKey} by API name, e.g. ${configKey}: { ${specs[0]?.name ?? "orders"}: { namespace: orders } })`]);
+    }
+    const entries = (raw ?? {}) as Record<string, unknown>;
+    const problems: string[] = [];
+    const result: Record<string, KubernetesArgs> = {};
+    specs.forEach((spec, i) => {
+        const checked = checkKubernetesArgs(spec, entries[spec.name], { spec: `${apisKey}[${i}]`, args: `${configKey}.${spec.name}` });
+        problems.push(...checked.problems);
+        if (checked.args) result[spec.name] = checked.args;
+    });
+    for (const key of Object.keys(entries)) {
+        if (!specs.some((s) => s.name === key)) {
+            problems.push(`${configKey}.${key}: no API named ${key} in ${apisKey} (hint: key each entry by an API's name: ${specs.map((s) => s.name).join(", ")})`);
+        }
+    }
+    if (problems.length > 0) throw new SpecError(problems);
+    return result;
+}

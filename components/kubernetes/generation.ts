@@ -1,0 +1,168 @@
+// Everything a Kubernetes repave rebuilds (the "generation" role): the credential Secret, the certificate (a
+// cert-manager Certificate, or a TLS Secret repave minted), the Deployment that runs the pinned image, and its
+// PodDisruptionBudget. Each keeps one logical name and carries the generation id in its object name and labels,
+// with generationOptions (create-before-delete): the candidate runs beside the live generation, which the engine
+// deletes only at the end of a successful update, after the production Service moved (I1, I3).
+import * as kubernetes from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { generationOptions, type Changeover } from "../changeover.ts";
+import type { KubernetesArgs } from "./config.ts";
+import type { PinnedImage } from "./image.ts";
+import { GenerationSecrets, type MintedCa } from "./mint.ts";
+
+export const labelKeys = { api: "repave.dev/api", generation: "repave.dev/generation" } as const;
+
+/** Kubernetes labels for a generation (changeover.tags' `repave:` keys are not valid label keys). */
+export function generationLabels(changeover: Changeover): Record<string, string> {
+    return {
+        [labelKeys.api]: changeover.spec.name,
+        [labelKeys.generation]: changeover.identity.id,
+        "app.kubernetes.io/name": changeover.spec.name,
+        "app.kubernetes.io/managed-by": "repave",
+    };
+}
+
+/** Where the pods find their certificate and key (the API serves TLS itself; see README). */
+export const tlsMountPath = "/var/run/repave/tls";
+
+export interface KubernetesGeneration {
+    secrets: GenerationSecrets;
+    credentialSecret: kubernetes.core.v1.Secret;
+    /** The cert-manager Certificate, or the TLS Secret repave minted. */
+    certificate: kubernetes.apiextensions.CustomResource | kubernetes.core.v1.Secret;
+    /** The name of the Secret holding tls.crt / tls.key (and ca.crt when the issuer provides it). */
+    tlsSecretName: pulumi.Output<string>;
+    deployment: kubernetes.apps.v1.Deployment;
+    disruptionBudget: kubernetes.policy.v1.PodDisruptionBudget;
+}
+
+export function createGeneration(
+    name: string,
+    parent: pulumi.Resource,
+    changeover: Changeover,
+    target: KubernetesArgs,
+    image: PinnedImage,
+    ca: MintedCa | undefined,
+): KubernetesGeneration {
+    const { spec, identity } = changeover;
+    const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
+    const labels = generationLabels(changeover);
+    const metadata = (suffix?: string) => ({ name: changeover.name(suffix), namespace: target.namespace, labels });
+    const seconds = (s: number) => Math.max(1, Math.ceil(s));
+
+    // Credential (and, without cert-manager, key + certificate) minted when this generation is created.
+    const secrets = new GenerationSecrets(
+        `${name}-secrets`,
+        {
+            api: spec.name,
+            generation: identity.id,
+            domains: spec.certificate.domains,
+            lifetimeDays: spec.certificate.lifetimeDays,
+            ca: ca ? pulumi.secret({ certPem: ca.certPem, keyPem: ca.keyPem }) : null,
+        },
+        opts(),
+    );
+    const credentialSecret = new kubernetes.core.v1.Secret(
+        `${name}-credential`,
+        { metadata: metadata("credential"), type: "Opaque", stringData: { credential: pulumi.secret(secrets.credential) } },
+        opts(),
+    );
+
+    // Certificate: a new key pair per generation either way. cert-manager's rotationPolicy Always makes it mint a
+    // new private key even if a Secret of that name existed; the provider waits for the Certificate to be Ready.
+    const certificate = target.certManager
+        ? new kubernetes.apiextensions.CustomResource(
+              `${name}-certificate`,
+              {
+                  apiVersion: "cert-manager.io/v1",
+                  kind: "Certificate",
+                  metadata: { ...metadata("tls"), annotations: { "pulumi.com/waitFor": "condition=Ready" } },
+                  spec: {
+                      secretName: changeover.name("tls"),
+                      secretTemplate: { labels },
+                      dnsNames: spec.certificate.domains,
+                      duration: `${spec.certificate.lifetimeDays * 24}h`,
+                      privateKey: { rotationPolicy: "Always", algorithm: "ECDSA", size: 256 },
+                      issuerRef: { name: target.certManager.issuerName, kind: target.certManager.issuerKind, group: "cert-manager.io" },
+                  },
+              },
+              opts(),
+          )
+        : new kubernetes.core.v1.Secret(
+              `${name}-certificate`,
+              {
+                  metadata: metadata("tls"),
+                  type: "kubernetes.io/tls",
+                  stringData: {
+                      "tls.crt": secrets.certPem.apply((pem) => pem ?? ""),
+                      "tls.key": pulumi.secret(secrets.keyPem.apply((pem) => pem ?? "")),
+                      "ca.crt": ca ? ca.certPem : "",
+                  },
+              },
+              opts(),
+          );
+    const tlsSecretName = certificate instanceof kubernetes.core.v1.Secret ? certificate.metadata.name : certificate.metadata.apply(() => changeover.name("tls"));
+
+    // Compute: the pinned image, ready only when spec.healthCheck passes spec.healthyThreshold times; on deletion
+    // each pod waits spec.drainSeconds (preStop) so endpoints drop it before it stops taking requests (I6).
+    const deployment = new kubernetes.apps.v1.Deployment(
+        `${name}-deployment`,
+        {
+            metadata: { ...metadata(), annotations: { "repave.dev/image-tag": `${image.repository}:${image.tag}`, "repave.dev/image-created-at": image.createdAt } },
+            spec: {
+                replicas: spec.capacity,
+                selector: { matchLabels: { [labelKeys.api]: spec.name, [labelKeys.generation]: identity.id } },
+                progressDeadlineSeconds: seconds(spec.healthCheck.graceSeconds),
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        terminationGracePeriodSeconds: Math.ceil(spec.drainSeconds) + 30,
+                        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+                        containers: [
+                            {
+                                name: "api",
+                                image: image.reference,
+                                ports: [{ name: "https", containerPort: spec.port }],
+                                env: [
+                                    { name: "REPAVE_GENERATION", value: identity.id },
+                                    { name: "REPAVE_PORT", value: String(spec.port) },
+                                    { name: "REPAVE_TLS_CERT_FILE", value: `${tlsMountPath}/tls.crt` },
+                                    { name: "REPAVE_TLS_KEY_FILE", value: `${tlsMountPath}/tls.key` },
+                                    { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: credentialSecret.metadata.name, key: "credential" } } },
+                                ],
+                                readinessProbe: {
+                                    httpGet: { path: spec.healthCheck.path, port: "https", scheme: "HTTPS" },
+                                    periodSeconds: seconds(spec.healthCheck.intervalSeconds),
+                                    timeoutSeconds: seconds(spec.healthCheck.timeoutSeconds),
+                                    successThreshold: spec.healthCheck.healthyThreshold,
+                                    failureThreshold: 3,
+                                },
+                                ...(spec.drainSeconds > 0 ? { lifecycle: { preStop: { sleep: { seconds: Math.ceil(spec.drainSeconds) } } } } : {}),
+                                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                                volumeMounts: [
+                                    { name: "tls", mountPath: tlsMountPath, readOnly: true },
+                                    { name: "tmp", mountPath: "/tmp" },
+                                ],
+                            },
+                        ],
+                        volumes: [
+                            { name: "tls", secret: { secretName: tlsSecretName } },
+                            { name: "tmp", emptyDir: {} },
+                        ],
+                    },
+                },
+            },
+        },
+        opts({ dependsOn: [certificate], customTimeouts: { create: `${seconds(spec.healthCheck.graceSeconds) + 300}s` } }),
+    );
+
+    // Voluntary disruptions (node drains) take at most one pod of the generation at a time.
+    const disruptionBudget = new kubernetes.policy.v1.PodDisruptionBudget(
+        `${name}-disruption-budget`,
+        { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: { [labelKeys.api]: spec.name, [labelKeys.generation]: identity.id } } } },
+        opts(),
+    );
+
+    return { secrets, credentialSecret, certificate, tlsSecretName, deployment, disruptionBudget };
+}

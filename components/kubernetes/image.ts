@@ -1,0 +1,130 @@
+// Step 1 of the changeover on Kubernetes: the spec names a tag (a moving pointer); a generation runs the image the
+// tag pointed at when it was built, pinned as `repository@sha256:...`. The lookup sits behind ImageResolver so a
+// test (or a deployer with its own registry client) supplies one; the default asks the registry itself, with the
+// OCI distribution API (the Docker Registry HTTP API v2): a HEAD on the tag's manifest returns its digest.
+
+export interface ResolvedImage {
+    /** `sha256:<64 hex>`: the content address of the manifest (or index) the tag points at. */
+    digest: string;
+    /** When the image was built (RFC 3339), or "unknown" when the registry does not say. */
+    createdAt: string;
+}
+
+export interface ImageResolver {
+    resolve(repository: string, tag: string): Promise<ResolvedImage>;
+}
+
+export interface PinnedImage {
+    /** What the Deployment runs: `repository@sha256:...`, immutable. */
+    reference: string;
+    repository: string;
+    tag: string;
+    digest: string;
+    createdAt: string;
+}
+
+export async function pinImage(resolver: ImageResolver, repository: string, tag: string): Promise<PinnedImage> {
+    const { digest, createdAt } = await resolver.resolve(repository, tag);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
+        throw new Error(`image ${repository}:${tag} resolved to "${digest}", not a sha256 digest (hint: check the resolver and the registry)`);
+    }
+    return { reference: `${repository}@${digest}`, repository, tag, digest, createdAt };
+}
+
+/** Splits `ghcr.io/acme/orders` into registry and name; Docker Hub names get their implicit registry and `library/`. */
+export function parseRepository(repository: string): { registry: string; name: string } {
+    const [first, ...rest] = repository.split("/");
+    if (first && rest.length > 0 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+        return { registry: first, name: rest.join("/") };
+    }
+    return { registry: "registry-1.docker.io", name: rest.length > 0 ? repository : `library/${repository}` };
+}
+
+const manifestTypes = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+interface Manifest {
+    manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[];
+    config?: { digest: string };
+}
+
+export interface RegistryResolverOptions {
+    /** Sent to the registry's token service (e.g. `Basic base64(user:token)`) for private repositories. */
+    authorization?: string;
+    /** Which image of a multi-platform index dates the image. Default linux/amd64. */
+    platform?: { os: string; architecture: string };
+    timeoutMs?: number;
+}
+
+/** The default resolver: the registry's HTTP API with anonymous (or `authorization`) bearer tokens. Never used in tests. */
+export class RegistryResolver implements ImageResolver {
+    private readonly options: RegistryResolverOptions;
+    constructor(options: RegistryResolverOptions = {}) {
+        this.options = options;
+    }
+
+    async resolve(repository: string, tag: string): Promise<ResolvedImage> {
+        const { registry, name } = parseRepository(repository);
+        const base = `https://${registry}/v2/${name}`;
+        const head = await this.request(`${base}/manifests/${encodeURIComponent(tag)}`, "HEAD", name);
+        const digest = head.headers.get("docker-content-digest");
+        if (!digest) throw new Error(`registry ${registry} did not return a digest for ${repository}:${tag} (HTTP ${head.status})`);
+        return { digest, createdAt: await this.createdAt(base, name, digest).catch(() => "unknown") };
+    }
+
+    /** The build time in the image config (for an index: of the chosen platform's image). */
+    private async createdAt(base: string, name: string, digest: string): Promise<string> {
+        let manifest = (await (await this.request(`${base}/manifests/${digest}`, "GET", name)).json()) as Manifest;
+        if (manifest.manifests) {
+            const { os, architecture } = this.options.platform ?? { os: "linux", architecture: "amd64" };
+            const chosen = manifest.manifests.find((m) => m.platform?.os === os && m.platform.architecture === architecture) ?? manifest.manifests[0];
+            if (!chosen) return "unknown";
+            manifest = (await (await this.request(`${base}/manifests/${chosen.digest}`, "GET", name)).json()) as Manifest;
+        }
+        if (!manifest.config) return "unknown";
+        const config = (await (await this.request(`${base}/blobs/${manifest.config.digest}`, "GET", name)).json()) as { created?: string };
+        return config.created ?? "unknown";
+    }
+
+    private tokens = new Map<string, string>();
+
+    private async request(url: string, method: "GET" | "HEAD", name: string): Promise<Response> {
+        const send = (token?: string) =>
+            fetch(url, {
+                method,
+                headers: { accept: manifestTypes, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+                signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
+            });
+        let response = await send(this.tokens.get(name));
+        const challenge = response.headers.get("www-authenticate");
+        if (response.status === 401 && challenge?.startsWith("Bearer ")) {
+            const token = await this.token(challenge, name);
+            this.tokens.set(name, token);
+            response = await send(token);
+        }
+        if (!response.ok) throw new Error(`${method} ${url}: HTTP ${response.status}`);
+        return response;
+    }
+
+    private async token(challenge: string, name: string): Promise<string> {
+        const params: Record<string, string> = {};
+        for (const [, key, value] of challenge.slice("Bearer ".length).matchAll(/(\w+)="([^"]*)"/g)) if (key && value !== undefined) params[key] = value;
+        if (!params["realm"]) throw new Error(`registry auth challenge without realm: ${challenge}`);
+        const url = new URL(params["realm"]);
+        if (params["service"]) url.searchParams.set("service", params["service"]);
+        url.searchParams.set("scope", params["scope"] ?? `repository:${name}:pull`);
+        const response = await fetch(url, {
+            headers: this.options.authorization ? { authorization: this.options.authorization } : {},
+            signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
+        });
+        if (!response.ok) throw new Error(`registry token for ${name}: HTTP ${response.status}`);
+        const body = (await response.json()) as { token?: string; access_token?: string };
+        const token = body.token ?? body.access_token;
+        if (!token) throw new Error(`registry token for ${name}: no token in the answer`);
+        return token;
+    }
+}

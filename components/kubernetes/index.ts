@@ -1,0 +1,219 @@
+// repave:kubernetes:StatelessApi - the Kubernetes target: a Deployment per generation behind stable Services, repaved
+// by red/green changeover on every deploy. The model (spec, generation identity, probes, ordering rules) is shared
+// (components/changeover.ts); this file wires the Kubernetes roles in changeover order:
+//
+//   1 image       the tag resolved to a digest, pinned as repository@sha256:...            image.ts
+//   2 front door  the CA repave signs with (no cert-manager) and the probes ConfigMap       mint.ts, probe-job.ts
+//   3 generation  credential + certificate Secrets, Deployment, PodDisruptionBudget         generation.ts
+//   4 test route  the preview Service selects the candidate                                frontdoor.ts
+//   5 gate        a Job running the probes against the preview Service (or ProbeGate)       probe-job.ts, ../gate.ts
+//   6 switch      production Service selector (+ Ingress TLS Secret) -> gated generation     frontdoor.ts
+//   7 monitor     a CronJob running the positive probes against production                 probe-job.ts
+//   8 retire      the engine deletes the old generation after the update; its pods drain (preStop)
+import * as pulumi from "@pulumi/pulumi";
+import { beginChangeover } from "../changeover.ts";
+import { ProbeGate } from "../gate.ts";
+import { SpecError, type StatelessApiSpec } from "../spec.ts";
+import { checkKubernetesArgs, type KubernetesArgs, type KubernetesArgsInput } from "./config.ts";
+import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
+import { createGeneration, labelKeys } from "./generation.ts";
+import { pinImage, RegistryResolver, type ImageResolver } from "./image.ts";
+import { MintedCa } from "./mint.ts";
+import { createGateJob, createMonitor, createProbeConfigMap, probeServerName } from "./probe-job.ts";
+
+export type { KubernetesArgs, KubernetesArgsInput } from "./config.ts";
+export { parseKubernetesConfig } from "./config.ts";
+export { RegistryResolver, type ImageResolver, type ResolvedImage } from "./image.ts";
+
+export interface StatelessApiArgs {
+    /** The validated spec (components/spec.ts); `image.source` must be `container`. */
+    readonly spec: StatelessApiSpec;
+    /** Kubernetes settings (components/kubernetes/config.ts); every field has a default. Validated first. */
+    readonly kubernetes?: KubernetesArgsInput;
+    /** Resolves the spec's tag to a digest. Default: the registry's HTTP API (RegistryResolver). */
+    readonly imageResolver?: ImageResolver;
+    /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
+    readonly deployId?: string;
+}
+
+interface Facts {
+    url: string;
+    testUrl: string;
+    generation: pulumi.Output<string>;
+    imageId: string;
+    imageCreatedAt: string;
+    certificate: pulumi.Output<string>;
+    certNotAfter: pulumi.Output<string | null>;
+    credentialCreatedAt: pulumi.Output<string>;
+    credential: pulumi.Output<string>;
+    caCertPem: pulumi.Output<string> | null;
+}
+
+/** Checks spec and args together; every problem by path, before any resource is registered (I7). */
+function validate(name: string, args: StatelessApiArgs): KubernetesArgs {
+    const checked = checkKubernetesArgs(args.spec, args.kubernetes, { spec: `${name}.spec`, args: `${name}.kubernetes` });
+    if (checked.problems.length > 0 || !checked.args) throw new SpecError(checked.problems);
+    return checked.args;
+}
+
+export class StatelessApi extends pulumi.ComponentResource {
+    /** Production URL: the Ingress's first domain, or the production Service inside the cluster. */
+    declare readonly url: pulumi.Output<string>;
+    /** The preview Service: the candidate answers here before it takes traffic. */
+    declare readonly testUrl: pulumi.Output<string>;
+    /** The generation serving production after this update (the one the gate passed). */
+    declare readonly generation: pulumi.Output<string>;
+    /** The pinned image: `repository@sha256:...`. */
+    declare readonly imageId: pulumi.Output<string>;
+    declare readonly imageCreatedAt: pulumi.Output<string>;
+    /** Name of the generation's TLS Secret (the cert-manager Certificate has the same name). */
+    declare readonly certificate: pulumi.Output<string>;
+    declare readonly certNotAfter: pulumi.Output<string | null>;
+    declare readonly credentialCreatedAt: pulumi.Output<string>;
+    /** Secret: the live generation's bearer credential, for callers of the API. */
+    declare readonly credential: pulumi.Output<string>;
+    /** The CA clients trust when repave mints the certificates (null with cert-manager). */
+    declare readonly caCertPem: pulumi.Output<string | null>;
+
+    constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        const target = validate(name, args);
+        super("repave:kubernetes:StatelessApi", name, {}, opts);
+
+        // The digest lookup is asynchronous and the generation id depends on it: the roles are wired once it
+        // resolved. It runs in previews too, so a preview shows the generation a deploy would build.
+        const facts = this.changeover(name, args.spec, target, args.imageResolver ?? new RegistryResolver(), args.deployId);
+        const fact = <K extends keyof Facts>(key: K) => pulumi.output(facts.then((f) => f[key])) as pulumi.Output<pulumi.Unwrap<Facts[K]>>;
+
+        this.url = fact("url");
+        this.testUrl = fact("testUrl");
+        this.generation = fact("generation");
+        this.imageId = fact("imageId");
+        this.imageCreatedAt = fact("imageCreatedAt");
+        this.certificate = fact("certificate");
+        this.certNotAfter = fact("certNotAfter");
+        this.credentialCreatedAt = fact("credentialCreatedAt");
+        this.credential = pulumi.secret(fact("credential"));
+        this.caCertPem = fact("caCertPem");
+        this.registerOutputs({
+            url: this.url,
+            testUrl: this.testUrl,
+            generation: this.generation,
+            imageId: this.imageId,
+            imageCreatedAt: this.imageCreatedAt,
+            certificate: this.certificate,
+            certNotAfter: this.certNotAfter,
+            credentialCreatedAt: this.credentialCreatedAt,
+        });
+    }
+
+    private async changeover(name: string, spec: StatelessApiSpec, target: KubernetesArgs, resolver: ImageResolver, deployId: string | undefined): Promise<Facts> {
+        if (spec.image.source !== "container") throw new Error("unreachable: validated above");
+
+        // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
+        const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
+        const changeover = beginChangeover(spec, image.reference, deployId);
+        const ns = target.namespace;
+
+        // 2. Stable pieces: the CA (only when repave mints certificates) and the probe code the Jobs run.
+        const ca = target.certManager ? undefined : new MintedCa(`${name}-ca`, { commonName: `repave CA (${spec.name})`, lifetimeDays: 3650 }, { parent: this });
+        const probes = createProbeConfigMap(name, this, changeover, target);
+
+        // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
+        //    Pulumi waits for the Deployment's rollout: every replica ready by the readiness probe (health).
+        const candidate = createGeneration(name, this, changeover, target, image, ca);
+
+        // 4. The test route: the preview Service selects the candidate; production does not move.
+        const preview = createPreviewService(name, this, changeover, target, candidate);
+
+        // 5. Gate: positive and negative probes through the preview Service. A failed gate fails the update here,
+        //    with production still selecting the live generation (I2, I3).
+        const serverName = probeServerName(spec.certificate.domains[0]!);
+        const previewHost = `${changeover.stableName("preview")}.${ns}.svc`;
+        let gate: pulumi.Resource;
+        let gatePassed: pulumi.Output<string>;
+        if (target.gateFromDeployer) {
+            const probeGate = new ProbeGate(
+                `${name}-gate`,
+                {
+                    api: spec.name,
+                    generation: changeover.identity.id,
+                    host: target.previewAddress ?? previewAddressOf(preview, target, `${previewHost}.cluster.local`),
+                    port: target.servicePort,
+                    serverName,
+                    caPem: ca ? ca.certPem : null,
+                    credential: pulumi.secret(candidate.secrets.credential),
+                    probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                    settleSeconds: target.gateSettleSeconds,
+                },
+                { parent: this, dependsOn: [preview, candidate.deployment] },
+            );
+            gate = probeGate;
+            gatePassed = probeGate.generation;
+        } else {
+            const job = createGateJob(
+                name,
+                this,
+                changeover,
+                target,
+                probes,
+                {
+                    host: previewHost,
+                    port: target.servicePort,
+                    serverName,
+                    credentialSecret: candidate.credentialSecret.metadata.name,
+                    tlsSecret: candidate.tlsSecretName,
+                    settleSeconds: target.gateSettleSeconds,
+                },
+                [preview, candidate.deployment],
+            );
+            gate = job;
+            // The Job's outputs resolve only once it completed: the switch reads the generation it gated from them.
+            gatePassed = job.metadata.apply((m) => m.labels?.[labelKeys.generation] ?? "");
+        }
+
+        // 6. Switch: the production Service (and Ingress TLS) move to the generation the gate passed.
+        const production = createProductionRoute(name, this, changeover, target, candidate, gatePassed, gate);
+        const live = <T>(value: pulumi.Input<T>) => pulumi.all([production.service.metadata, value]).apply(([, v]) => v as T);
+
+        // 7. Continuous monitor against production, with the live generation's credential, after the switch.
+        createMonitor(
+            name,
+            this,
+            changeover,
+            target,
+            probes,
+            {
+                generation: live(changeover.identity.id),
+                host: `${changeover.stableName()}.${ns}.svc`,
+                port: target.servicePort,
+                serverName,
+                credentialSecret: live(candidate.credentialSecret.metadata.name),
+                tlsSecret: live(candidate.tlsSecretName),
+            },
+            [production.service],
+        );
+
+        // 8. Retire: nothing to write. The old Deployment is a pending delete the engine runs after this update
+        //    succeeded; each old pod sleeps drainSeconds in preStop, after endpoints dropped it, then stops (I6).
+        return {
+            url: production.ingress ? `https://${spec.certificate.domains[0]!}` : `https://${changeover.stableName()}.${ns}.svc:${target.servicePort}`,
+            testUrl: `https://${previewHost}:${target.servicePort}`,
+            generation: live(gatePassed),
+            imageId: image.reference,
+            imageCreatedAt: image.createdAt,
+            certificate: candidate.tlsSecretName,
+            certNotAfter: candidate.secrets.certNotAfter,
+            credentialCreatedAt: candidate.secrets.credentialCreatedAt,
+            credential: candidate.secrets.credential,
+            caCertPem: ca ? ca.certPem : null,
+        };
+    }
+}
+
+/** Where the deployer reaches the preview Service: its load-balancer address, or the in-cluster name. */
+function previewAddressOf(preview: { status: pulumi.Output<{ loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } }> }, target: KubernetesArgs, inCluster: string): pulumi.Output<string> {
+    return preview.status.apply((status) => {
+        const ingress = target.previewServiceType === "LoadBalancer" ? status?.loadBalancer?.ingress?.[0] : undefined;
+        return ingress?.ip ?? ingress?.hostname ?? inCluster;
+    });
+}

@@ -1,0 +1,467 @@
+// The AWS target under Pulumi mocks (AWS cannot be reached here): the resource graph of one deploy, two
+// successive deploys against the shared invariant suite, and a bad config refused before anything is registered.
+// The mocks answer like AWS where it matters: ARNs carry the physical name (or the generation of a certificate),
+// ACM's DNS validation record depends on the domain only, and each deploy's image lookup finds a newer AMI.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { parseAwsTargetArgs, StatelessApi, type AwsTargetArgs } from "../../../components/aws/index.ts";
+import { monitorCode } from "../../../components/aws/monitor.ts";
+import { parseApiSpecs, SpecError, type StatelessApiSpec, type StatelessApiSpecInput } from "../../../components/spec.ts";
+import type * as Probes from "../../../components/probes.ts";
+import {
+    assertBefore,
+    assertGateBeforeSwitch,
+    assertGateProbes,
+    assertGenerationReplaced,
+    assertStableFrontDoor,
+    byType,
+    runWithMocks,
+    type MockOptions,
+    type Pick,
+    type Registration,
+} from "./invariants.ts";
+
+const T = {
+    component: "repave:aws:StatelessApi",
+    alb: "aws:lb/loadBalancer:LoadBalancer",
+    listener: "aws:lb/listener:Listener",
+    listenerCertificate: "aws:lb/listenerCertificate:ListenerCertificate",
+    targetGroup: "aws:lb/targetGroup:TargetGroup",
+    asg: "aws:autoscaling/group:Group",
+    launchTemplate: "aws:ec2/launchTemplate:LaunchTemplate",
+    securityGroup: "aws:ec2/securityGroup:SecurityGroup",
+    ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    egress: "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    certificate: "aws:acm/certificate:Certificate",
+    validation: "aws:acm/certificateValidation:CertificateValidation",
+    record: "aws:route53/record:Record",
+    secret: "aws:secretsmanager/secret:Secret",
+    secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
+    role: "aws:iam/role:Role",
+    rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+    instanceProfile: "aws:iam/instanceProfile:InstanceProfile",
+    gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
+    credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
+    keepWarm: "pulumi-nodejs:dynamic/repave:KeepWarm",
+    lambda: "aws:lambda/function:Function",
+    alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+} as const;
+
+const AMIS = ["ami-0a1b2c3d4e5f60001", "ami-0a1b2c3d4e5f60002"] as const;
+const ZONE = "Z0123456789ABCDEFGHIJ";
+
+const specInput: StatelessApiSpecInput = {
+    name: "orders",
+    image: { source: "aws-ami", ssmParameter: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" },
+    port: 8080,
+    capacity: 3,
+    certificate: { domains: ["api.example.com", "www.api.example.com"] },
+    drainSeconds: 30,
+    keepWarmSeconds: 60,
+};
+const spec: StatelessApiSpec = parseApiSpecs([specInput])[0]!;
+const awsArgs: AwsTargetArgs = {
+    vpcId: "vpc-0a1b2c3d4e5f60718",
+    subnetIds: ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60722"],
+    hostedZoneId: ZONE,
+    testListenerCidrs: ["203.0.113.7/32"],
+    app: { install: "dnf install -y nodejs24", start: "exec node /opt/api/server.mjs" },
+};
+
+const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
+
+/** Resource outputs the way AWS shapes them, enough for the component's wiring. */
+function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+    const tags = (inputs["tags"] ?? {}) as Record<string, string>;
+    const physical = typeof inputs["name"] === "string" ? inputs["name"] : `${tags["repave:generation"] ?? "stable"}-${name}`;
+    const [, service = "", kind = ""] = type.split(/[:/]/);
+    const arn = `arn:aws:${service}:eu-west-1:123456789012:${kind}/${physical}`;
+    switch (type) {
+        case T.alb:
+            return { arn, dnsName: `${physical}-1234567890.eu-west-1.elb.amazonaws.com`, zoneId: "Z32O12XQLNTSW2" };
+        case T.certificate: {
+            const domains = [inputs["domainName"] as string, ...((inputs["subjectAlternativeNames"] as string[] | undefined) ?? [])];
+            return {
+                arn,
+                notAfter: "2027-12-24T23:59:59Z",
+                // ACM derives the record from the domain and the account: the same for every certificate.
+                domainValidationOptions: domains.map((d) => ({
+                    domainName: d,
+                    resourceRecordName: `_${hash(d)}.${d}.`,
+                    resourceRecordType: "CNAME",
+                    resourceRecordValue: `_${hash(`${d}/value`)}.acm-validations.aws.`,
+                })),
+            };
+        }
+        case T.validation:
+            return { certificateArn: inputs["certificateArn"] };
+        case T.record:
+            return { fqdn: String(inputs["name"]).replace(/\.$/, "") };
+        case T.launchTemplate:
+            return { arn, latestVersion: 1 };
+        case T.credential:
+            return { value: `credential-of-${String(inputs["generation"])}`, createdAt: "2026-11-25T10:00:00.000Z" };
+        default:
+            return { arn };
+    }
+}
+
+/** Image lookups: deploy n finds AMIS[n]; an SSM public parameter names it, getAmi describes it. */
+function imageLookups(ami: string, calls: string[] = []): MockOptions["call"] {
+    return (token, inputs) => {
+        calls.push(token);
+        if (token === "aws:ssm/getParameter:getParameter") return { name: inputs["name"], type: "String", value: ami };
+        if (token === "aws:ec2/getAmi:getAmi") {
+            const filters = (inputs["filters"] ?? []) as { name: string; values: string[] }[];
+            const id = filters.find((f) => f.name === "image-id")?.values[0] ?? ami;
+            return { id, imageId: id, name: `al2023-ami-2023.9.${id.slice(-1)}-kernel-6.1-x86_64`, creationDate: "2026-11-20T08:00:00.000Z", rootDeviceName: "/dev/xvda" };
+        }
+        throw new Error(`unexpected invoke ${token}`);
+    };
+}
+
+interface Deploy {
+    run: Registration[];
+    api: StatelessApi;
+    calls: string[];
+}
+
+async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs): Promise<Deploy> {
+    let api: StatelessApi | undefined;
+    const calls: string[] = [];
+    const run = await runWithMocks(
+        () => {
+            api = new StatelessApi("orders", { spec: specOverride, aws, deployId });
+        },
+        { outputs: awsOutputs, call: imageLookups(AMIS[n], calls) },
+    );
+    return { run, api: api!, calls };
+}
+
+/** How a Pulumi secret reaches the mocks: the value wrapped with the secret signature. */
+const secret = (v: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: v });
+const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+const one = (run: Registration[], pick: Pick, what: string): Registration => {
+    const found = run.filter(pick);
+    assert.equal(found.length, 1, `expected one ${what}, found ${found.length}`);
+    return found[0]!;
+};
+const named = (suffix: string): Pick => (r) => r.name === `orders-${suffix}`;
+const isGate = byType(T.gate);
+const isProduction: Pick = (r) => r.type === T.listener && r.name === "orders-production-listener";
+const isTestListener: Pick = (r) => r.type === T.listener && r.name === "orders-test-listener";
+const isFrontDoor: Pick = (r) =>
+    [T.alb, T.securityGroup, T.ingress, T.egress, T.listener].includes(r.type as never) || (r.type === T.record && r.name.startsWith("orders-"));
+const generationNames = [
+    "credential", "secret", "secret-version", "certificate", "certificate-validation", "listener-certificate",
+    "instance-role", "instance-policy", "instance-profile", "target-group", "launch-template", "asg",
+];
+const isGeneration: Pick = (r) => generationNames.some((n) => r.name === `orders-${n}`);
+const isMonitor: Pick = (r) => r.name.startsWith("orders-monitor");
+const arnOf = (r: Registration) => awsOutputs(r)["arn"] as string;
+
+interface PolicyDocument {
+    Statement: { Effect: string; Action: string | string[]; Resource: string | string[] }[];
+}
+
+// Mocks are process-wide: deploys run one at a time, in `before` hooks, never at describe time.
+describe("aws target: one deploy", () => {
+    let first: Deploy;
+    before(async () => {
+        first = await deploy(0);
+    });
+
+    it("resolves the image through the SSM public parameter and pins the AMI id in the launch template", async () => {
+        const { run, api, calls } = first;
+        assert.deepEqual(calls, ["aws:ssm/getParameter:getParameter", "aws:ec2/getAmi:getAmi"]);
+        assert.equal(one(run, byType(T.launchTemplate), "launch template").inputs["imageId"], AMIS[0]);
+        assert.equal(await value(api.imageId), AMIS[0]);
+        assert.equal(await value(api.imageName), "al2023-ami-2023.9.1-kernel-6.1-x86_64");
+        assert.equal(await value(api.imageCreatedAt), "2026-11-20T08:00:00.000Z");
+    });
+
+    it("registers the candidate's target group and ASG, healthy, before the gate; the gate probes the test listener", async () => {
+        const { run } = first;
+        const gate = one(run, isGate, "gate");
+        const id = gate.inputs["generation"] as string;
+        assert.match(id, /^g[0-9a-f]{6}$/);
+        assertBefore(run, byType(T.targetGroup, T.asg), isGate, "candidate target group and ASG before the gate");
+        assertBefore(run, isTestListener, isGate, "test listener before the gate");
+        assertGateProbes(run, isGate);
+
+        const alb = one(run, byType(T.alb), "load balancer");
+        const tg = one(run, byType(T.targetGroup), "target group");
+        const test = one(run, isTestListener, "test listener");
+        assert.deepEqual(test.inputs["defaultActions"], [{ type: "forward", targetGroupArn: arnOf(tg) }], "the test listener forwards to the candidate");
+        assert.equal(gate.inputs["host"], awsOutputs(alb)["dnsName"]);
+        assert.equal(gate.inputs["port"], 8443);
+        assert.equal(gate.inputs["serverName"], "api.example.com");
+        assert.deepEqual(gate.inputs["credential"], secret(`credential-of-${id}`));
+
+        const asg = one(run, byType(T.asg), "ASG");
+        assert.equal(asg.inputs["name"], `orders-${id}-asg`);
+        assert.ok((asg.inputs["minSize"] as number) >= spec.capacity && (asg.inputs["desiredCapacity"] as number) >= spec.capacity);
+        assert.equal(asg.inputs["waitForElbCapacity"], spec.capacity, "created means every instance healthy in the target group");
+        assert.deepEqual(asg.inputs["targetGroupArns"], [arnOf(tg)]);
+        assert.equal(tg.inputs["name"], `orders-${id}`);
+        assert.ok(String(tg.inputs["name"]).length <= 32);
+        assert.equal(tg.inputs["deregistrationDelay"], spec.drainSeconds, "old targets drain for drainSeconds (I6)");
+    });
+
+    it("switches the production listener only after the gate, to the gated generation, with its certificate", async () => {
+        const { run, api } = first;
+        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        assertGateBeforeSwitch(run, isGate, isProduction, id);
+        const production = one(run, isProduction, "production listener");
+        assert.equal((production.inputs["tags"] as Record<string, string>)["repave:gate-passed"], id);
+        const tg = one(run, byType(T.targetGroup), "target group");
+        assert.deepEqual(production.inputs["defaultActions"], [{ type: "forward", targetGroupArn: arnOf(tg) }]);
+
+        // The candidate's certificate is requested, DNS-validated (through the zone) and proven on the test listener
+        // before the switch; the switch moves the default certificate.
+        assertBefore(run, byType(T.certificate, T.validation), isProduction, "certificate and validation before the switch");
+        const certificate = one(run, byType(T.certificate), "certificate");
+        const validation = one(run, byType(T.validation), "certificate validation");
+        assert.equal(validation.inputs["certificateArn"], arnOf(certificate));
+        assert.equal(production.inputs["certificateArn"], arnOf(certificate));
+        assert.equal(one(run, isTestListener, "test listener").inputs["certificateArn"], arnOf(certificate));
+        const records = run.filter((r) => r.type === T.record && r.name.startsWith("orders-cert-validation"));
+        assert.equal(records.length, 2);
+        assert.deepEqual((validation.inputs["validationRecordFqdns"] as string[]).sort(), records.map((r) => String(r.inputs["name"]).replace(/\.$/, "")).sort());
+        assert.ok(records.every((r) => r.inputs["zoneId"] === ZONE));
+
+        // The generation's ListenerCertificate takes the production listener's ARN (so it follows the switch) and
+        // depends on the certificate: the engine deletes it, detaching the old certificate, before the certificate.
+        const attached = one(run, byType(T.listenerCertificate), "listener certificate");
+        assert.equal(attached.inputs["listenerArn"], arnOf(production));
+        assert.equal(attached.inputs["certificateArn"], arnOf(certificate));
+        assertBefore(run, byType(T.certificate, T.validation), byType(T.listenerCertificate), "certificate before its listener attachment");
+
+        assert.equal(await value(api.generation), id);
+        assert.equal(await value(api.certificateArn), arnOf(certificate));
+    });
+
+    it("serves TLS 1.2+ only, and redirects HTTP to HTTPS", async () => {
+        const { run } = first;
+        const listeners = run.filter(byType(T.listener));
+        const https = listeners.filter((l) => l.inputs["protocol"] === "HTTPS");
+        assert.deepEqual(https.map((l) => l.inputs["port"]).sort(), [443, 8443]);
+        for (const l of https) {
+            assert.match(String(l.inputs["sslPolicy"]), /^ELBSecurityPolicy-(TLS13-1-2|TLS-1-2|FS-1-2)-/, `${l.name} allows TLS below 1.2`);
+        }
+        const http = listeners.filter((l) => l.inputs["protocol"] !== "HTTPS");
+        assert.equal(http.length, 1);
+        assert.deepEqual(http[0]!.inputs["defaultActions"], [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }]);
+        const testIngress = run.filter((r) => r.type === T.ingress && r.inputs["fromPort"] === 8443);
+        assert.deepEqual(testIngress.map((r) => r.inputs["cidrIpv4"]), ["203.0.113.7/32"], "only the CD runner reaches the test listener");
+    });
+
+    it("gives the instances least privilege: GetSecretValue on this generation's secret, nothing else", async () => {
+        const { run } = first;
+        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        const secret = one(run, byType(T.secret), "secret");
+        assert.equal(secret.inputs["name"], `orders-${id}-credential`);
+        const policy = one(run, named("instance-policy"), "instance role policy");
+        const document = JSON.parse(String(policy.inputs["policy"])) as PolicyDocument;
+        assert.equal(document.Statement.length, 1);
+        for (const statement of document.Statement) {
+            const actions = [statement.Action].flat();
+            const resources = [statement.Resource].flat();
+            assert.equal(statement.Effect, "Allow");
+            assert.deepEqual(actions, ["secretsmanager:GetSecretValue"]);
+            assert.ok(actions.every((a) => !a.includes("*")), `wildcard action in ${JSON.stringify(actions)}`);
+            assert.deepEqual(resources, [arnOf(secret)]);
+            assert.ok(resources.every((r) => !r.includes("*")), `wildcard resource in ${JSON.stringify(resources)}`);
+        }
+        assert.equal(run.filter((r) => r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "no managed policies by default");
+        const role = one(run, named("instance-role"), "instance role");
+        assert.equal(policy.inputs["role"], role.inputs["name"]);
+    });
+
+    it("keeps the credential out of everything but its secret, the gate and keep-warm (I8)", async () => {
+        const { run } = first;
+        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        const credential = `credential-of-${id}`;
+        const holders = run.filter((r) => JSON.stringify(r.inputs).includes(credential));
+        assert.deepEqual(holders.map((r) => r.name).sort(), ["orders-gate", "orders-keep-warm", "orders-secret-version"]);
+        for (const r of holders) {
+            const held = r.inputs[r.name === "orders-secret-version" ? "secretString" : "credential"];
+            assert.deepEqual(held, secret(credential), `${r.name} holds the credential outside a Pulumi secret`);
+        }
+        const template = one(run, byType(T.launchTemplate), "launch template");
+        const script = Buffer.from(String(template.inputs["userData"]), "base64").toString("utf8");
+        assert.ok(script.includes(arnOf(one(run, byType(T.secret), "secret"))), "user data reads the secret by ARN");
+        assert.ok(script.includes("exec node /opt/api/server.mjs") && script.includes("systemctl enable --now repave-api.service"));
+        assert.deepEqual((template.inputs["metadataOptions"] as Record<string, unknown>)["httpTokens"], "required");
+    });
+
+    it("keeps the old generation warm after the switch, then monitors production with the same probes", async () => {
+        const { run } = first;
+        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        const warm = one(run, byType(T.keepWarm), "keep-warm");
+        assert.equal(warm.inputs["generation"], id);
+        assert.equal(warm.inputs["keepWarmSeconds"], spec.keepWarmSeconds);
+        assert.equal(warm.inputs["port"], 443);
+        assertBefore(run, isProduction, byType(T.keepWarm), "switch before keep-warm");
+        assertBefore(run, isProduction, isMonitor, "switch before the monitor");
+
+        const fn = one(run, byType(T.lambda), "monitor function");
+        const env = (fn.inputs["environment"] as { variables: Record<string, string> }).variables;
+        assert.equal(env["REPAVE_SECRET_ARN"], arnOf(one(run, byType(T.secret), "secret")), "the monitor reads the live credential");
+        assert.equal(env["REPAVE_HOST"], "api.example.com");
+        const alarm = one(run, byType(T.alarm), "alarm");
+        assert.equal(alarm.inputs["metricName"], "Errors");
+        assert.deepEqual(alarm.inputs["dimensions"], { FunctionName: "orders-monitor" });
+        assert.equal(alarm.inputs["treatMissingData"], "breaching");
+    });
+
+    it("gives every resource one role: front door, generation, gate, keep-warm or monitor", async () => {
+        const { run } = first;
+        const roles: [string, Pick][] = [
+            ["component", byType(T.component)],
+            ["front door", isFrontDoor],
+            ["generation", isGeneration],
+            ["gate", isGate],
+            ["keep-warm", byType(T.keepWarm)],
+            ["monitor", isMonitor],
+        ];
+        for (const r of run) {
+            const matched = roles.filter(([, pick]) => pick(r)).map(([role]) => role);
+            assert.equal(matched.length, 1, `${r.type} ${r.name} has roles [${matched.join(", ")}]`);
+        }
+        for (const r of run.filter(isGeneration)) {
+            const tags = r.inputs["tags"] as Record<string, string> | { key: string; value: string }[] | undefined;
+            const generation = Array.isArray(tags) ? tags.find((t) => t.key === "repave:generation")?.value : tags?.["repave:generation"];
+            if (tags) assert.ok(generation, `${r.name} is not tagged with its generation`);
+        }
+    });
+});
+
+describe("aws target: two successive deploys", () => {
+    let runs: [Deploy, Deploy];
+    before(async () => {
+        runs = [await deploy(0), await deploy(1)];
+    });
+
+    it("keeps the front door, replaces the generation, and pins the newer AMI", async () => {
+        const [a, b] = runs;
+        const ids: [string, string] = [one(a.run, isGate, "gate").inputs["generation"] as string, one(b.run, isGate, "gate").inputs["generation"] as string];
+        assertStableFrontDoor(a.run, b.run, isFrontDoor);
+        assertGenerationReplaced(a.run, b.run, isGeneration, ids);
+        assertGateBeforeSwitch(b.run, isGate, isProduction, ids[1]);
+        assert.equal(one(a.run, byType(T.launchTemplate), "launch template").inputs["imageId"], AMIS[0]);
+        assert.equal(one(b.run, byType(T.launchTemplate), "launch template").inputs["imageId"], AMIS[1]);
+        // The validation records take the new certificate's values, which ACM keeps per domain: no diff, no outage
+        // of the record the live certificate renews by.
+        const records = (run: Registration[]) => run.filter((r) => r.type === T.record).map((r) => r.inputs);
+        assert.deepEqual(records(b.run), records(a.run));
+        assert.equal(await value(b.api.imageId), AMIS[1]);
+        assert.equal(await value(b.api.albArn), await value(a.api.albArn));
+        assert.equal(await value(b.api.albDnsName), await value(a.api.albDnsName));
+    });
+
+    it("with policy pinned, repaves for a new AMI or instance type, not for a new deploy of the same ones", async () => {
+        const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
+        const idOf = async (n: 0 | 1, deployId: string, aws = awsArgs) =>
+            one((await deploy(n, pinned, deployId, aws)).run, isGate, "gate").inputs["generation"];
+        const same1 = await idOf(0, "deploy-a");
+        assert.equal(await idOf(0, "deploy-b"), same1);
+        assert.notEqual(await idOf(1, "deploy-c"), same1, "a newer AMI is a new generation");
+        // An AWS-only setting of the instances is a new generation too, never an in-place update of the live ASG (I1).
+        assert.notEqual(await idOf(0, "deploy-d", { ...awsArgs, instanceType: "m7g.large" }), same1);
+    });
+});
+
+describe("aws target: invalid config", () => {
+    const expectRefused = async (specArg: StatelessApiSpec, aws: AwsTargetArgs): Promise<SpecError> => {
+        let error: unknown;
+        const run = await runWithMocks(
+            () => {
+                try {
+                    new StatelessApi("orders", { spec: specArg, aws, deployId: "deploy-bad" });
+                } catch (err) {
+                    error = err;
+                }
+            },
+            { outputs: awsOutputs, call: imageLookups(AMIS[0]) },
+        );
+        assert.ok(error instanceof SpecError, `expected a SpecError, got ${String(error)}`);
+        assert.deepEqual(run, [], "nothing may be registered, not even the component");
+        return error;
+    };
+
+    it("lists every problem by path with a hint, and registers nothing", async () => {
+        const error = await expectRefused(spec, {
+            vpcId: "vpc_main",
+            subnetIds: [],
+            testListenerPort: 70000,
+            domains: ["Orders_API.example.com"],
+        });
+        const byPath = (path: string) => error.problems.find((p) => p.startsWith(`${path}:`));
+        for (const path of ["orders.aws.vpcId", "orders.aws.subnetIds", "orders.aws.testListenerPort", "orders.aws.domains[0]"]) {
+            assert.ok(byPath(path), `no problem reported for ${path}:\n${error.message}`);
+            assert.match(byPath(path)!, /\(hint: .+\)$/, `${path} has no hint`);
+        }
+        assert.match(byPath("orders.aws.vpcId")!, /vpc-/);
+        assert.match(error.message, /^invalid repave configuration \(\d+ problems\); nothing was changed:/);
+    });
+
+    it("refuses an image the AWS target cannot run and a certificate name ACM cannot issue", async () => {
+        const local = parseApiSpecs([{ name: "orders", image: { source: "local-builds", path: "images/sample-api" } }])[0]!;
+        const error = await expectRefused(local, awsArgs);
+        assert.ok(error.problems.some((p) => p.startsWith("orders.image.source:")), error.message);
+        assert.ok(error.problems.some((p) => p.startsWith("orders.certificate.domains[0]:") && p.includes('"localhost"')), error.message);
+        const noLookup = parseApiSpecs([{ ...specInput, image: { source: "aws-ami", owners: ["amazon"] } }])[0]!;
+        assert.ok((await expectRefused(noLookup, awsArgs)).problems.some((p) => p.startsWith("orders.image:")));
+        assert.ok((await expectRefused(spec, { ...awsArgs, listenerPort: 8443 })).problems.some((p) => p.startsWith("orders.aws.testListenerPort:")));
+    });
+
+    it("validates ids that are known now and leaves Outputs (another stack's VPC) to AWS", async () => {
+        const { run } = await (async () => {
+            const r = await runWithMocks(
+                () => {
+                    new StatelessApi("orders", { spec, aws: { ...awsArgs, vpcId: pulumi.output("vpc-0a1b2c3d4e5f60718") }, deployId: "deploy-out" });
+                },
+                { outputs: awsOutputs, call: imageLookups(AMIS[0]) },
+            );
+            return { run: r };
+        })();
+        assert.ok(run.some(byType(T.alb)));
+    });
+
+    it("parses the stack's repave:aws block with config paths", () => {
+        assert.throws(
+            () => parseAwsTargetArgs({ vpcId: "vpc-0a1b2c3d4e5f60718", subnetIds: ["subnet-0a1b2c3d4e5f60711"], extra: 1 }),
+            (err: unknown) =>
+                err instanceof SpecError &&
+                err.problems.some((p) => p.startsWith("repave:aws.subnetIds:")) &&
+                err.problems.some((p) => p.startsWith("repave:aws:") && p.includes("extra")),
+        );
+        assert.equal(parseAwsTargetArgs(awsArgs).vpcId, awsArgs.vpcId);
+    });
+});
+
+describe("aws target: monitor code", () => {
+    it("ships the shared probe runner as plain JavaScript that loads and refuses a wrong answer", async () => {
+        const code = monitorCode({ positive: spec.probes.positive, negative: spec.probes.negative });
+        assert.deepEqual(Object.keys(code).sort(), ["index.mjs", "probes.mjs", "spec.mjs", "suite.json"]);
+        assert.deepEqual(JSON.parse(code["suite.json"]!), { positive: spec.probes.positive, negative: spec.probes.negative });
+        const dir = mkdtempSync(join(tmpdir(), "repave-monitor-"));
+        try {
+            for (const file of ["probes.mjs", "spec.mjs"]) writeFileSync(join(dir, file), code[file]!);
+            const probes = (await import(pathToFileURL(join(dir, "probes.mjs")).href)) as typeof Probes;
+            // Nothing listens on port 9 of loopback: every positive probe must fail, and say why.
+            const report = await probes.runPositive({ host: "127.0.0.1", port: 9, serverName: "api.example.com" }, spec.probes, "x");
+            assert.equal(report.passed, false);
+            assert.match(probes.summarize(report), /probes failed/);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});

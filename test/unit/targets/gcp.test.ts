@@ -1,0 +1,368 @@
+// The GCP target under Pulumi mocks: two program runs (two deploys, the second with a newer image in the family)
+// checked against the shared invariant suite, plus the GCP-specific properties: TLS policy, least-privilege secret
+// access, certificates moving without being replaced under a proxy, the monitor, and bad config refused.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
+import { StatelessApi, parseGcpConfig } from "../../../components/gcp/index.ts";
+import { credentialProvider } from "../../../components/gcp/credential.ts";
+import { retirementProvider } from "../../../components/gcp/retirement.ts";
+import {
+    assertBefore,
+    assertGateBeforeSwitch,
+    assertGateProbes,
+    assertGenerationReplaced,
+    assertStableFrontDoor,
+    byType,
+    runWithMocks,
+    type MockOptions,
+    type Pick,
+    type Registration,
+} from "./invariants.ts";
+
+const project = "orders-prod-123";
+const specInput: StatelessApiSpecInput = {
+    name: "orders",
+    image: { source: "gcp-image-family", family: "orders-api", project: "orders-images" },
+    capacity: 3,
+    certificate: { domains: ["orders.example.com", "api.example.com"] },
+    drainSeconds: 15,
+};
+const spec = parseApiSpecs([specInput])[0]!;
+const gcpArgs = { project, region: "europe-west1" };
+
+const T = {
+    address: "gcp:compute/globalAddress:GlobalAddress",
+    tlsPolicy: "gcp:compute/sSLPolicy:SSLPolicy",
+    firewall: "gcp:compute/firewall:Firewall",
+    urlMap: "gcp:compute/uRLMap:URLMap",
+    proxy: "gcp:compute/targetHttpsProxy:TargetHttpsProxy",
+    rule: "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+    account: "gcp:serviceaccount/account:Account",
+    secret: "gcp:secretmanager/secret:Secret",
+    secretVersion: "gcp:secretmanager/secretVersion:SecretVersion",
+    secretIam: "gcp:secretmanager/secretIamMember:SecretIamMember",
+    template: "gcp:compute/instanceTemplate:InstanceTemplate",
+    healthCheck: "gcp:compute/healthCheck:HealthCheck",
+    group: "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+    backend: "gcp:compute/backendService:BackendService",
+    cert: "gcp:compute/managedSslCertificate:ManagedSslCertificate",
+    uptime: "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig",
+    alert: "gcp:monitoring/alertPolicy:AlertPolicy",
+    gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
+    credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
+    retirement: "pulumi-nodejs:dynamic/repave:Retirement",
+};
+
+const collection: Record<string, string> = {
+    [T.address]: "global/addresses",
+    [T.tlsPolicy]: "global/sslPolicies",
+    [T.firewall]: "global/firewalls",
+    [T.urlMap]: "global/urlMaps",
+    [T.proxy]: "global/targetHttpsProxies",
+    [T.rule]: "global/forwardingRules",
+    [T.template]: "global/instanceTemplates",
+    [T.healthCheck]: "global/healthChecks",
+    [T.group]: "regions/europe-west1/instanceGroupManagers",
+    [T.backend]: "global/backendServices",
+    [T.cert]: "global/sslCertificates",
+};
+
+/** What the GCP provider would return: self-links and names derived from the physical names, like the real API. */
+function providerOutputs(r: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+    const name = typeof r.inputs["name"] === "string" ? r.inputs["name"] : "";
+    const base = `https://www.googleapis.com/compute/v1/projects/${project}`;
+    const out: Record<string, unknown> = {};
+    if (collection[r.type]) out["selfLink"] = `${base}/${collection[r.type]}/${name}`;
+    if (r.type === T.template) out["selfLinkUnique"] = `${base}/global/instanceTemplates/${name}?uniqueId=1`;
+    if (r.type === T.group) out["instanceGroup"] = `${base}/regions/europe-west1/instanceGroups/${name}`;
+    if (r.type === T.address) out["address"] = "203.0.113.10";
+    if (r.type === T.account) out["email"] = `${String(r.inputs["accountId"])}@${project}.iam.gserviceaccount.com`;
+    if (r.type === T.secret) out["name"] = `projects/${project}/secrets/${String(r.inputs["secretId"])}`;
+    if (r.type === T.secretVersion) out["name"] = `${String(r.inputs["secret"])}/versions/1`;
+    if (r.type === T.cert) out["expireTime"] = "2027-03-01T00:00:00Z";
+    if (r.type === T.uptime) out["uptimeCheckId"] = "orders-uptime-1";
+    if (r.type === T.credential) {
+        out["value"] = `credential-of-${String(r.inputs["generation"])}`;
+        out["createdAt"] = "2026-11-30T00:00:00Z";
+    }
+    return out;
+}
+
+/** The image family's newest image: a different one on each deploy (a patched image was published in between). */
+const imageOf = (n: number) => ({
+    selfLink: `https://www.googleapis.com/compute/v1/projects/orders-images/global/images/orders-api-v2026113${n}`,
+    name: `orders-api-v2026113${n}`,
+    creationTimestamp: `2026-11-3${n}T00:00:00.000-08:00`,
+});
+
+/**
+ * One program run under the shared mocks, waited out: runWithMocks stops at the first 50 ms without a new
+ * registration, and this component registers its roles only after an asynchronous image lookup. Rather than rely on
+ * that quiet window, wait for the component's generation (known once every role is constructed) and for every
+ * registration RPC to finish (the runtime's own waitForRPCs) before the next run replaces the mocks.
+ */
+async function completeRun(build: () => pulumi.ComponentResource & { generation: pulumi.Output<string> }, options: MockOptions): Promise<Registration[]> {
+    let component: { generation: pulumi.Output<string> } | undefined;
+    const registrations = await runWithMocks(() => {
+        component = build();
+    }, options);
+    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return registrations;
+}
+
+function deploy(n: number): Promise<Registration[]> {
+    return completeRun(
+        () => new StatelessApi("orders", { spec, gcp: gcpArgs, deployId: `deploy-${n}` }),
+        {
+            outputs: providerOutputs,
+            call: (token, inputs) => {
+                assert.equal(token, "gcp:compute/getImage:getImage");
+                assert.deepEqual(inputs, { family: "orders-api", project: "orders-images" });
+                return imageOf(n);
+            },
+        },
+    );
+}
+
+const named = (...names: string[]): Pick => (r) => names.includes(r.name);
+const isGate = byType(T.gate);
+const isSwitch = named("orders-url-map", "orders-https-proxy");
+const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert);
+const isGeneration = byType(T.account, T.credential, T.secret, T.secretVersion, T.secretIam, T.template, T.healthCheck, T.group, T.backend, T.cert, T.retirement);
+const one = (run: Registration[], pick: Pick): Registration => {
+    const found = run.filter(pick);
+    assert.equal(found.length, 1, `expected exactly one match, got ${found.map((r) => r.name).join(", ")}`);
+    return found[0]!;
+};
+const generationOf = (run: Registration[]) => String(one(run, isGate).inputs["generation"]);
+const isSecretValue = (v: unknown): v is { value: unknown } =>
+    typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
+
+// Suites' bodies run as they are declared, so the deploys (which swap the process-wide mocks) run in before().
+describe("gcp target (mocks): two deploys", () => {
+    let first: Registration[] = [];
+    let second: Registration[] = [];
+    let ids: [string, string] = ["", ""];
+    before(async () => {
+        first = await deploy(1);
+        second = await deploy(2);
+        ids = [generationOf(first), generationOf(second)];
+    });
+
+    it("keeps the front door: address, TLS policy, listeners, URL maps and proxies keep names and URNs (I4)", () => {
+        assertStableFrontDoor(first, second, isFrontDoor);
+        const listeners = second.filter(byType(T.rule));
+        assert.deepEqual(listeners.map((r) => r.inputs["portRange"]).sort(), ["443", "8443"]);
+        for (const rule of listeners) {
+            assert.equal(rule.inputs["ipAddress"], "203.0.113.10", "both listeners share the one static address");
+            assert.equal(rule.inputs["loadBalancingScheme"], "EXTERNAL_MANAGED");
+        }
+    });
+
+    it("replaces the generation: same logical names, physical names carry the new id, new image pinned (I1, I5)", () => {
+        assertGenerationReplaced(first, second, isGeneration, ids);
+        const template = one(second, byType(T.template));
+        const disks = template.inputs["disks"] as { sourceImage: string }[];
+        assert.equal(disks[0]?.sourceImage, imageOf(2).selfLink, "the template pins the new image by self-link");
+        assert.equal(one(second, byType(T.group)).inputs["targetSize"], 3, "target size is spec.capacity");
+        assert.equal(one(second, byType(T.cert)).inputs["name"], `orders-${ids[1]}-cert`);
+        assert.deepEqual((one(second, byType(T.cert)).inputs["managed"] as { domains: string[] }).domains, ["orders.example.com", "api.example.com"]);
+    });
+
+    it("switches only after the gate, with the gated generation as an input (I2)", () => {
+        for (const run of [first, second]) assertGateBeforeSwitch(run, isGate, isSwitch, generationOf(run));
+        const urlMap = one(second, named("orders-url-map"));
+        assert.match(String(urlMap.inputs["description"]), new RegExp(`generation ${ids[1]} \\(gate passed\\)`));
+        assert.equal(urlMap.inputs["defaultService"], `https://www.googleapis.com/compute/v1/projects/${project}/global/backendServices/orders-${ids[1]}`);
+    });
+
+    it("points the test route at the candidate before the gate, on the test listener's address and port", () => {
+        assertBefore(second, named("orders-test-url-map", "orders-test-proxy"), isGate, "test route before gate");
+        const testMap = one(second, named("orders-test-url-map"));
+        assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${ids[1]}`));
+        const gate = one(second, isGate);
+        assert.equal(gate.inputs["host"], "203.0.113.10");
+        assert.equal(gate.inputs["port"], 8443);
+        assert.equal(gate.inputs["serverName"], "orders.example.com");
+        assert.ok(isSecretValue(gate.inputs["credential"]), "the gate's credential is a secret (I8)");
+    });
+
+    it("attaches the certificate before the switch and moves the production proxy to it (pulumi/pulumi#6350)", () => {
+        assertBefore(second, byType(T.cert), isSwitch, "certificate before switch");
+        const certLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslCertificates/orders-${ids[1]}-cert`;
+        assert.deepEqual(one(second, named("orders-test-proxy")).inputs["sslCertificates"], [certLink], "the test proxy serves the candidate's cert");
+        assert.deepEqual(one(second, named("orders-https-proxy")).inputs["sslCertificates"], [certLink], "production moves to it in the switch");
+        const firstCert = one(first, byType(T.cert));
+        const secondCert = one(second, byType(T.cert));
+        assert.equal(firstCert.name, secondCert.name, "one logical certificate: the engine replaces it...");
+        assert.notEqual(firstCert.inputs["name"], secondCert.inputs["name"], "...under a new physical name, so the old one outlives the switch");
+    });
+
+    it("gates with positive and negative probes", () => {
+        assertGateProbes(second, isGate);
+        const probes = one(second, isGate).inputs["probes"] as { positive: { name: string }[]; negative: { name: string }[] };
+        assert.deepEqual(probes.negative.map((p) => p.name), ["hello-unauthenticated", "hello-wrong-credential", "echo-malformed"]);
+    });
+
+    it("serves TLS 1.2 or newer on both listeners", () => {
+        const policy = one(second, byType(T.tlsPolicy));
+        assert.equal(policy.inputs["minTlsVersion"], "TLS_1_2");
+        assert.ok(["MODERN", "RESTRICTED"].includes(String(policy.inputs["profile"])));
+        const policyLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslPolicies/orders-tls`;
+        for (const proxy of second.filter(byType(T.proxy))) assert.equal(proxy.inputs["sslPolicy"], policyLink, `${proxy.name} uses the policy`);
+    });
+
+    it("grants secret access least-privilege: one generation's account, on that generation's secret only", () => {
+        const secret = one(second, byType(T.secret));
+        assert.equal(secret.inputs["secretId"], `orders-${ids[1]}-credential`);
+        const grant = one(second, byType(T.secretIam));
+        assert.equal(grant.inputs["role"], "roles/secretmanager.secretAccessor");
+        assert.equal(grant.inputs["secretId"], secret.inputs["secretId"], "the grant is on this generation's secret");
+        const account = one(second, byType(T.account));
+        assert.equal(grant.inputs["member"], `serviceAccount:${String(account.inputs["accountId"])}@${project}.iam.gserviceaccount.com`);
+        assert.ok(String(account.inputs["accountId"]).length <= 30 && String(account.inputs["accountId"]).includes(ids[1]));
+        const template = one(second, byType(T.template));
+        assert.equal((template.inputs["serviceAccount"] as { email: string }).email, `orders-${ids[1]}@${project}.iam.gserviceaccount.com`);
+        const iamTypes = [...new Set(second.map((r) => r.type))].filter((t) => /iam/i.test(t));
+        assert.deepEqual(iamTypes, [T.secretIam], "no project-wide or other IAM grants");
+        const version = one(second, byType(T.secretVersion));
+        assert.ok(isSecretValue(version.inputs["secretData"]), "the credential is stored as a Pulumi secret (I8)");
+        assert.equal(version.inputs["secret"], `projects/${project}/secrets/orders-${ids[1]}-credential`);
+    });
+
+    it("health-checks within GCP's limits, drains the backend, and waits before retiring the old generation (I6)", () => {
+        const hc = one(second, byType(T.healthCheck));
+        assert.ok(Number(hc.inputs["timeoutSec"]) <= Number(hc.inputs["checkIntervalSec"]), "timeout <= interval");
+        assert.equal((hc.inputs["httpHealthCheck"] as { requestPath: string }).requestPath, "/healthz");
+        assert.equal(one(second, byType(T.backend)).inputs["connectionDrainingTimeoutSec"], 15);
+        const retirement = one(second, byType(T.retirement));
+        assert.equal(retirement.inputs["waitSeconds"], 120 + 15);
+        assert.ok(String(retirement.inputs["backendService"]).endsWith(`/backendServices/orders-${ids[1]}`));
+    });
+
+    it("monitors production with the first positive probe, after the switch, with a masked secret credential", () => {
+        assertBefore(second, isSwitch, byType(T.uptime), "switch before monitor");
+        const uptime = one(second, byType(T.uptime));
+        // The check carries the credential, so the SDK keeps the whole httpCheck secret in state.
+        const httpCheck = uptime.inputs["httpCheck"];
+        assert.ok(isSecretValue(httpCheck), "the check's credential is a secret (I8)");
+        const check = httpCheck.value as Record<string, unknown>;
+        assert.equal(check["path"], "/v1/hello");
+        assert.equal(check["requestMethod"], "GET");
+        assert.equal(check["useSsl"], true);
+        assert.equal(check["maskHeaders"], true);
+        assert.deepEqual(check["acceptedResponseStatusCodes"], [{ statusValue: 200 }]);
+        assert.deepEqual(check["headers"], { Authorization: `Bearer credential-of-${ids[1]}` }, "the live generation's credential");
+        assert.deepEqual(uptime.inputs["monitoredResource"], { type: "uptime_url", labels: { project_id: project, host: "orders.example.com" } });
+        const alert = one(second, byType(T.alert));
+        assert.match(JSON.stringify(alert.inputs["conditions"]), /uptime_check\/check_passed.*orders-uptime-1/);
+    });
+});
+
+describe("gcp target: what its dynamic resources do in the engine", () => {
+    it("mints a fresh credential on each create, and replaces (never updates) it only with its generation", async () => {
+        const a = await credentialProvider.create({ api: "orders", generation: "g111111" });
+        const b = await credentialProvider.create({ api: "orders", generation: "g111111" });
+        const value = (r: { outs?: Record<string, unknown> }) => String(r.outs?.["value"]);
+        assert.match(value(a), /^[A-Za-z0-9_-]{43}$/, "32 random bytes, base64url");
+        assert.notEqual(value(a), value(b));
+        assert.deepEqual(await credentialProvider.diff!("id", { api: "orders", generation: "g111111" }, { api: "orders", generation: "g111111" }), {
+            changes: false,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
+        assert.deepEqual(await credentialProvider.diff!("id", { api: "orders", generation: "g111111" }, { api: "orders", generation: "g222222" }), {
+            changes: true,
+            replaces: ["generation"],
+            deleteBeforeReplace: false,
+        });
+    });
+
+    it("holds a retiring generation for waitSeconds before its backend service may go", async () => {
+        const started = performance.now();
+        await retirementProvider.delete!("id", { api: "orders", generation: "g111111", backendService: "b", waitSeconds: 0.3 });
+        assert.ok(performance.now() - started >= 290, "the delete waited");
+    });
+});
+
+describe("gcp target: the example stack", () => {
+    it("stacks/Pulumi.gcp-example.yaml passes the same validation the program runs", () => {
+        // js-yaml comes with @pulumi/pulumi (it reads stack files with it), so no dependency is added for this.
+        const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
+        const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.gcp-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
+        assert.equal(stack.config["repave:target"], "gcp");
+        const specs = parseApiSpecs(stack.config["repave:apis"]);
+        const args = parseGcpConfig(stack.config["repave:gcp"], specs);
+        assert.deepEqual(Object.keys(args), specs.map((s) => s.name));
+    });
+});
+
+describe("gcp target: bad config is refused before anything is registered (I7)", () => {
+    it("lists every problem in repave:gcp by path, with hints", () => {
+        const specs = parseApiSpecs([specInput, { ...specInput, name: "billing", certificate: { domains: ["billing.example.com"] } }]);
+        let error: unknown;
+        try {
+            parseGcpConfig(
+                {
+                    orders: { project: "Orders Prod", region: "europe-west1", testPort: 443, sslPolicyProfile: "COMPATIBLE", zone: "b" },
+                    invoices: { project, region: "europe-west1" },
+                },
+                specs,
+            );
+        } catch (err) {
+            error = err;
+        }
+        assert.ok(error instanceof SpecError, String(error));
+        const text = error.problems.join("\n");
+        assert.match(text, /repave:gcp\.orders\.project: must be a GCP project id .*hint: write the project id/);
+        assert.match(text, /repave:gcp\.orders\.testPort: must differ from 443, .*hint/);
+        assert.match(text, /repave:gcp\.orders\.sslPolicyProfile: .*hint: choose MODERN/);
+        assert.match(text, /repave:gcp\.orders: .*remove zone/);
+        assert.match(text, /repave:gcp\.billing: missing \(hint: add project and region for billing\)/);
+        assert.match(text, /repave:gcp\.invoices: no API named invoices in repave:apis/);
+        assert.match(error.message, /nothing was changed/);
+    });
+
+    it("refuses specs the GCP target cannot serve, naming each field", () => {
+        const bad = parseApiSpecs([
+            {
+                name: "orders",
+                image: { source: "container", repository: "ghcr.io/acme/orders" },
+                certificate: { domains: ["*.example.com", "localhost"] },
+                probes: { positive: [{ name: "put", method: "PUT", path: "/v1/x", expectStatus: 200 }] },
+            },
+        ]);
+        let error: unknown;
+        try {
+            parseGcpConfig({ orders: gcpArgs }, bad);
+        } catch (err) {
+            error = err;
+        }
+        assert.ok(error instanceof SpecError);
+        const text = error.problems.join("\n");
+        assert.match(text, /repave:apis\[0\]\.image\.source: the gcp target boots Compute Engine images, not container/);
+        assert.match(text, /repave:apis\[0\]\.certificate\.domains\[0\]: Google-managed certificates cannot cover a wildcard/);
+        assert.match(text, /repave:apis\[0\]\.certificate\.domains\[1\]: localhost is not a public DNS name/);
+        assert.match(text, /repave:apis\[0\]\.probes\.positive\[0\]\.method: the uptime check .* not PUT/);
+    });
+
+    it("the component itself throws before registering anything, itself included", async () => {
+        let error: unknown;
+        const registered = await runWithMocks(() => {
+            try {
+                new StatelessApi("orders", { spec, gcp: { project, region: "Europe West", machineType: "E2 Small" } });
+            } catch (err) {
+                error = err;
+            }
+        });
+        assert.ok(error instanceof SpecError, String(error));
+        assert.match(error.message, /orders\.gcp\.region: must be a GCP region/);
+        assert.match(error.message, /orders\.gcp\.machineType: must be a machine type/);
+        assert.deepEqual(registered, [], "no resource was registered");
+    });
+});

@@ -1,0 +1,478 @@
+// The Kubernetes target under Pulumi mocks: two program runs (two deploys, the tag resolving to a new digest on the
+// second) checked against the shared invariant suite, plus the Kubernetes-specific properties: the gate Job and
+// the Service selector switch, per-generation Secrets, cert-manager, the monitor, bad config refused - and the
+// probe bundle the gate Job runs, executed for real against TLS servers on loopback.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as https from "node:https";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { createCertificateAuthority, issueServerCertificate, type IssuedCertificate } from "../../../components/local/pki.ts";
+import { StatelessApi, parseKubernetesConfig, type ImageResolver, type KubernetesArgsInput } from "../../../components/kubernetes/index.ts";
+import { parseRepository } from "../../../components/kubernetes/image.ts";
+import { caProvider, generationSecretsProvider } from "../../../components/kubernetes/mint.ts";
+import { probeFiles } from "../../../components/kubernetes/probe-job.ts";
+import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
+import {
+    assertBefore,
+    assertGateBeforeSwitch,
+    assertGateProbes,
+    assertGenerationReplaced,
+    assertStableFrontDoor,
+    byType,
+    runWithMocks,
+    type MockOptions,
+    type Pick,
+    type Registration,
+} from "./invariants.ts";
+
+const specInput: StatelessApiSpecInput = {
+    name: "orders",
+    image: { source: "container", repository: "ghcr.io/acme/orders", tag: "stable" },
+    capacity: 3,
+    certificate: { domains: ["orders.example.com"], lifetimeDays: 7 },
+    drainSeconds: 12,
+    healthCheck: { path: "/ready" },
+};
+const spec = parseApiSpecs([specInput])[0]!;
+
+const T = {
+    deployment: "kubernetes:apps/v1:Deployment",
+    pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+    secret: "kubernetes:core/v1:Secret",
+    service: "kubernetes:core/v1:Service",
+    configMap: "kubernetes:core/v1:ConfigMap",
+    job: "kubernetes:batch/v1:Job",
+    cronJob: "kubernetes:batch/v1:CronJob",
+    ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+    certificate: "kubernetes:cert-manager.io/v1:Certificate",
+    gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
+    secrets: "pulumi-nodejs:dynamic/repave:GenerationSecrets",
+    ca: "pulumi-nodejs:dynamic/repave:MintedCa",
+};
+
+const digestOf = (n: number) => `sha256:${String(n).repeat(64)}`;
+
+/** A resolver that answers like a registry would: the tag points at a new digest on each deploy. */
+function resolverFor(n: number, calls: string[]): ImageResolver {
+    return {
+        resolve: async (repository, tag) => {
+            calls.push(`${repository}:${tag}`);
+            return { digest: digestOf(n), createdAt: `2026-11-2${n}T00:00:00Z` };
+        },
+    };
+}
+
+/** What the dynamic providers would return (minted material), keyed by the generation they were minted for. */
+function providerOutputs(r: { type: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+    if (r.type === T.secrets) {
+        const generation = String(r.inputs["generation"]);
+        return {
+            credential: `credential-of-${generation}`,
+            credentialCreatedAt: "2026-11-30T00:00:00Z",
+            certPem: r.inputs["ca"] ? `-----BEGIN CERTIFICATE-----\nleaf-${generation}\n-----END CERTIFICATE-----\n` : null,
+            keyPem: r.inputs["ca"] ? `-----BEGIN PRIVATE KEY-----\nkey-${generation}\n-----END PRIVATE KEY-----\n` : null,
+            certSerial: r.inputs["ca"] ? `serial-${generation}` : null,
+            certNotAfter: r.inputs["ca"] ? "2026-12-07T00:00:00Z" : null,
+        };
+    }
+    if (r.type === T.ca) return { certPem: "-----BEGIN CERTIFICATE-----\nrepave-ca\n-----END CERTIFICATE-----\n", keyPem: "ca-key" };
+    return {};
+}
+
+/**
+ * One program run under the shared mocks, waited out: runWithMocks stops at the first 50 ms without a new
+ * registration, and this component registers its roles only after an asynchronous image lookup. Rather than rely on
+ * that quiet window, wait for the component's generation (known once every role is constructed) and for every
+ * registration RPC to finish (the runtime's own waitForRPCs) before the next run replaces the mocks.
+ */
+async function completeRun(build: () => pulumi.ComponentResource & { generation: pulumi.Output<string> }, options: MockOptions): Promise<Registration[]> {
+    let component: { generation: pulumi.Output<string> } | undefined;
+    const registrations = await runWithMocks(() => {
+        component = build();
+    }, options);
+    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return registrations;
+}
+
+function deploy(n: number, kubernetes: KubernetesArgsInput = {}, calls: string[] = []): Promise<Registration[]> {
+    return completeRun(
+        () => new StatelessApi("orders", { spec, kubernetes, imageResolver: resolverFor(n, calls), deployId: `deploy-${n}` }),
+        { outputs: providerOutputs },
+    );
+}
+
+type Meta = { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+const meta = (r: Registration) => r.inputs["metadata"] as Meta;
+const named = (...names: string[]): Pick => (r) => names.includes(r.name);
+const one = (run: Registration[], pick: Pick): Registration => {
+    const found = run.filter(pick);
+    assert.equal(found.length, 1, `expected exactly one match, got ${found.map((r) => r.name).join(", ") || "none"}`);
+    return found[0]!;
+};
+const generationOf = (run: Registration[]) => String(one(run, byType(T.secrets)).inputs["generation"]);
+const isSecretValue = (v: unknown): v is { value: unknown } =>
+    typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
+const plain = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
+
+const isFrontDoor = byType(T.service, T.ingress, T.configMap, T.cronJob, T.ca);
+const isGeneration = byType(T.deployment, T.pdb, T.secret, T.secrets, T.job, T.certificate);
+const isSwitch = named("orders-service", "orders-ingress");
+const isGateJob = byType(T.job);
+
+interface PodSpec {
+    containers: { image: string; env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[]; [k: string]: unknown }[];
+    volumes: { name: string; secret?: { secretName: string; items?: { key: string }[] }; configMap?: { name: string } }[];
+}
+const podOf = (deployment: Registration) => (deployment.inputs["spec"] as { template: { spec: PodSpec } }).template.spec;
+
+/** Every Secret a pod spec can read: volumes and env references. */
+function secretsReadBy(pod: PodSpec): string[] {
+    const fromVolumes = pod.volumes.flatMap((v) => (v.secret ? [v.secret.secretName] : []));
+    const fromEnv = pod.containers.flatMap((c) => c.env.flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : [])));
+    return [...new Set([...fromVolumes, ...fromEnv])].sort();
+}
+
+// Suites' bodies run as they are declared, so the deploys (which swap the process-wide mocks) run in before().
+describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
+    const calls: string[] = [];
+    let first: Registration[] = [];
+    let second: Registration[] = [];
+    let ids: [string, string] = ["", ""];
+    before(async () => {
+        const realFetch = globalThis.fetch;
+        globalThis.fetch = () => Promise.reject(new Error("the default registry resolver must not be used in tests"));
+        try {
+            first = await deploy(1, { ingress: { className: "nginx" } }, calls);
+            second = await deploy(2, { ingress: { className: "nginx" } }, calls);
+        } finally {
+            globalThis.fetch = realFetch;
+        }
+        ids = [generationOf(first), generationOf(second)];
+    });
+
+    it("resolves the tag through the supplied resolver and pins the digest", () => {
+        assert.deepEqual(calls, ["ghcr.io/acme/orders:stable", "ghcr.io/acme/orders:stable"]);
+        const pod = podOf(one(second, byType(T.deployment)));
+        assert.equal(pod.containers[0]?.image, `ghcr.io/acme/orders@${digestOf(2)}`);
+    });
+
+    it("keeps the front door: Services, Ingress, probes ConfigMap, monitor and CA keep names and URNs (I4)", () => {
+        assertStableFrontDoor(first, second, isFrontDoor);
+        for (const r of first.filter(isFrontDoor).filter((r) => r.type !== T.ca)) {
+            const again = one(second, (s) => s.type === r.type && s.name === r.name);
+            assert.equal(meta(again).name, meta(r).name, `${r.name} keeps its object name`);
+        }
+        assert.deepEqual(second.filter(byType(T.service)).map((r) => meta(r).name).sort(), ["orders", "orders-preview"]);
+    });
+
+    it("replaces the generation: same logical names, object names and labels carry the new id (I1, I5)", () => {
+        assertGenerationReplaced(first, second, isGeneration, ids);
+        for (const r of second.filter(byType(T.deployment, T.pdb, T.secret, T.job))) {
+            assert.ok(meta(r).name.startsWith(`orders-${ids[1]}`), `${r.name}: ${meta(r).name}`);
+            assert.equal(meta(r).labels?.["repave.dev/generation"], ids[1]);
+        }
+    });
+
+    it("runs the Deployment by the spec: replicas, readiness, drain, labels, PodDisruptionBudget", () => {
+        const deployment = one(second, byType(T.deployment));
+        const dspec = deployment.inputs["spec"] as { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: Meta; spec: PodSpec } };
+        assert.ok(dspec.replicas >= spec.capacity);
+        assert.deepEqual(dspec.selector.matchLabels, { "repave.dev/api": "orders", "repave.dev/generation": ids[1] });
+        assert.equal(dspec.template.metadata.labels?.["repave.dev/generation"], ids[1]);
+        const container = dspec.template.spec.containers[0]!;
+        assert.deepEqual((container["readinessProbe"] as { httpGet: unknown }).httpGet, { path: "/ready", port: "https", scheme: "HTTPS" });
+        assert.equal((container["readinessProbe"] as { successThreshold: number }).successThreshold, spec.healthCheck.healthyThreshold);
+        assert.deepEqual(container["lifecycle"], { preStop: { sleep: { seconds: 12 } } });
+        const pdb = one(second, byType(T.pdb));
+        assert.deepEqual((pdb.inputs["spec"] as { selector: unknown }).selector, { matchLabels: { "repave.dev/api": "orders", "repave.dev/generation": ids[1] } });
+    });
+
+    it("mounts only its own generation's Secrets, and keeps them secret (least privilege, I8)", () => {
+        const pod = podOf(one(second, byType(T.deployment)));
+        assert.deepEqual(secretsReadBy(pod), [`orders-${ids[1]}-credential`, `orders-${ids[1]}-tls`]);
+        for (const name of secretsReadBy(pod)) assert.ok(second.some((r) => r.type === T.secret && meta(r).name === name), `${name} is registered`);
+        const credential = one(second, (r) => r.type === T.secret && meta(r).name === `orders-${ids[1]}-credential`);
+        assert.ok(isSecretValue(credential.inputs["stringData"]) || isSecretValue((credential.inputs["stringData"] as Record<string, unknown>)["credential"]));
+        const tls = one(second, (r) => r.type === T.secret && meta(r).name === `orders-${ids[1]}-tls`);
+        assert.equal(tls.inputs["type"], "kubernetes.io/tls");
+        assert.match(JSON.stringify(plain(tls.inputs["stringData"])), new RegExp(`leaf-${ids[1]}`), "a fresh certificate for this generation");
+    });
+
+    it("points the preview Service at the candidate before the gate Job, which probes it", () => {
+        const preview = one(second, named("orders-preview-service"));
+        assert.deepEqual((preview.inputs["spec"] as { selector: unknown }).selector, { "repave.dev/api": "orders", "repave.dev/generation": ids[1] });
+        assertBefore(second, named("orders-preview-service"), isGateJob, "preview before gate");
+        assertBefore(second, byType(T.deployment), isGateJob, "deployment before gate");
+        const job = one(second, isGateJob);
+        assert.equal(meta(job).annotations?.["pulumi.com/skipAwait"], "false", "the provider waits for the Job to complete");
+        const pod = (job.inputs["spec"] as { template: { spec: PodSpec }; backoffLimit: number }).template.spec;
+        const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
+        assert.equal(env["REPAVE_MODE"], "gate");
+        assert.equal(env["REPAVE_TARGET_HOST"], "orders-preview.default.svc");
+        assert.equal(env["REPAVE_SERVER_NAME"], "orders.example.com");
+        assert.equal(env["REPAVE_CREDENTIAL"], `orders-${ids[1]}-credential`, "the candidate's credential");
+        assert.deepEqual(pod.volumes.find((v) => v.name === "ca")?.secret?.items, [{ key: "ca.crt", path: "ca.crt" }], "the gate sees ca.crt, never the key");
+    });
+
+    it("switches the production Service and Ingress only after the gate Job, to the generation it gated (I2)", () => {
+        for (const [run, id] of [[first, ids[0]], [second, ids[1]]] as const) {
+            assertBefore(run, isGateJob, isSwitch, "gate before switch");
+            assert.equal(meta(one(run, isGateJob)).labels?.["repave.dev/generation"], id);
+            const service = one(run, named("orders-service"));
+            assert.equal(meta(service).annotations?.["repave.dev/gate-passed"], id);
+            assert.deepEqual((service.inputs["spec"] as { selector: unknown }).selector, { "repave.dev/api": "orders", "repave.dev/generation": id });
+            const ingress = one(run, named("orders-ingress"));
+            assert.equal(meta(ingress).annotations?.["repave.dev/gate-passed"], id);
+        }
+    });
+
+    it("creates the certificate before the switch, and the Ingress's TLS Secret moves to it in the switch", () => {
+        assertBefore(second, named("orders-certificate"), isSwitch, "certificate before switch");
+        const tls = (one(second, named("orders-ingress")).inputs["spec"] as { tls: { secretName: string; hosts: string[] }[] }).tls;
+        assert.deepEqual(tls, [{ hosts: ["orders.example.com"], secretName: `orders-${ids[1]}-tls` }]);
+        const firstTls = (one(first, named("orders-ingress")).inputs["spec"] as { tls: { secretName: string }[] }).tls;
+        assert.equal(firstTls[0]?.secretName, `orders-${ids[0]}-tls`, "a per-generation Secret name is not stable: it moves");
+    });
+
+    it("gates with positive and negative probes, shipped with the shared runner", () => {
+        const files = one(second, byType(T.configMap)).inputs["data"] as Record<string, string>;
+        const suite = JSON.parse(files["suite.json"]!) as { positive: unknown[]; negative: unknown[] };
+        assert.ok(suite.positive.length > 0 && suite.negative.length > 0);
+        assert.deepEqual(Object.keys(files).sort(), ["package.json", "probes.ts", "runner.ts", "spec.ts", "suite.json"]);
+    });
+
+    it("monitors production with a CronJob running the positive probes, with the live generation's credential", () => {
+        assertBefore(second, named("orders-service"), byType(T.cronJob), "switch before monitor");
+        const cron = one(second, byType(T.cronJob));
+        const pod = (cron.inputs["spec"] as { jobTemplate: { spec: { template: { spec: PodSpec } } } }).jobTemplate.spec.template.spec;
+        const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
+        assert.equal(env["REPAVE_MODE"], "monitor");
+        assert.equal(env["REPAVE_TARGET_HOST"], "orders.default.svc");
+        assert.equal(env["REPAVE_CREDENTIAL"], `orders-${ids[1]}-credential`);
+    });
+});
+
+describe("kubernetes target (mocks): cert-manager and the deployer's gate", () => {
+    const options: KubernetesArgsInput = { certManager: { issuerName: "letsencrypt" }, gateFromDeployer: true, previewAddress: "203.0.113.7", namespace: "orders" };
+    let first: Registration[] = [];
+    let second: Registration[] = [];
+    let ids: [string, string] = ["", ""];
+    before(async () => {
+        first = await deploy(1, options);
+        second = await deploy(2, options);
+        ids = [generationOf(first), generationOf(second)];
+    });
+    const isGate = byType(T.gate);
+
+    it("issues a cert-manager Certificate per generation that always rotates its key", () => {
+        const cert = one(second, byType(T.certificate));
+        const certSpec = cert.inputs["spec"] as Record<string, unknown>;
+        assert.equal(cert.inputs["apiVersion"], "cert-manager.io/v1");
+        assert.deepEqual(certSpec["privateKey"], { rotationPolicy: "Always", algorithm: "ECDSA", size: 256 });
+        assert.deepEqual(certSpec["issuerRef"], { name: "letsencrypt", kind: "ClusterIssuer", group: "cert-manager.io" });
+        assert.equal(certSpec["secretName"], `orders-${ids[1]}-tls`);
+        assert.deepEqual(certSpec["dnsNames"], ["orders.example.com"]);
+        assert.equal(second.filter(byType(T.ca)).length, 0, "no repave CA with cert-manager");
+        assert.ok(!second.some((r) => r.type === T.secret && r.inputs["type"] === "kubernetes.io/tls"), "no minted TLS Secret");
+        assert.deepEqual(secretsReadBy(podOf(one(second, byType(T.deployment)))), [`orders-${ids[1]}-credential`, `orders-${ids[1]}-tls`]);
+    });
+
+    it("replaces the generation and keeps the front door", () => {
+        assertGenerationReplaced(first, second, isGeneration, ids);
+        assertStableFrontDoor(first, second, isFrontDoor);
+    });
+
+    it("gates from the deployer with ProbeGate, before the switch, with positive and negative probes (I2)", () => {
+        for (const run of [first, second]) assertGateBeforeSwitch(run, isGate, named("orders-service"), generationOf(run));
+        assertGateProbes(second, isGate);
+        assertBefore(second, byType(T.certificate), named("orders-service"), "certificate before switch");
+        const gate = one(second, isGate);
+        assert.equal(gate.inputs["host"], "203.0.113.7");
+        assert.equal(gate.inputs["port"], 443);
+        assert.ok(isSecretValue(gate.inputs["credential"]), "the gate's credential is a secret (I8)");
+        assert.equal(second.filter(byType(T.job)).length, 0, "no gate Job");
+    });
+});
+
+describe("kubernetes target: what its dynamic resources mint in the engine", () => {
+    it("mints per generation a credential and a fresh key + certificate for the domains, signed by the repave CA", async () => {
+        const ca = (await caProvider.create({ commonName: "repave CA (orders)", lifetimeDays: 30 })).outs as { certPem: string; keyPem: string };
+        const inputs = { api: "orders", generation: "g111111", domains: ["orders.example.com"], lifetimeDays: 7, ca };
+        const minted = (await generationSecretsProvider.create(inputs)).outs as Record<string, string>;
+        const again = (await generationSecretsProvider.create(inputs)).outs as Record<string, string>;
+        const leaf = new X509Certificate(minted["certPem"]!);
+        assert.ok(leaf.checkIssued(new X509Certificate(ca.certPem)), "signed by the CA");
+        assert.match(String(leaf.subjectAltName), /DNS:orders\.example\.com/);
+        assert.ok(leaf.checkPrivateKey(createPrivateKey(minted["keyPem"]!)), "the key belongs to the certificate");
+        assert.ok(new Date(leaf.validTo).getTime() - Date.now() <= 7 * 86_400_000, "lives at most lifetimeDays");
+        assert.notEqual(again["keyPem"], minted["keyPem"], "a fresh key pair every time");
+        assert.notEqual(again["credential"], minted["credential"], "a fresh credential every time");
+        const diff = await generationSecretsProvider.diff!("id", inputs, { ...inputs, generation: "g222222" });
+        assert.deepEqual(diff.replaces, ["generation"]);
+    });
+
+    it("mints only the credential when cert-manager issues the certificate", async () => {
+        const minted = (await generationSecretsProvider.create({ api: "orders", generation: "g111111", domains: ["orders.example.com"], lifetimeDays: 7, ca: null })).outs as Record<string, unknown>;
+        assert.equal(minted["certPem"], null);
+        assert.equal(minted["keyPem"], null);
+        assert.match(String(minted["credential"]), /^[A-Za-z0-9_-]{43}$/);
+    });
+});
+
+describe("kubernetes target: the example stack", () => {
+    it("stacks/Pulumi.k8s-example.yaml passes the same validation the program runs", () => {
+        // js-yaml comes with @pulumi/pulumi (it reads stack files with it), so no dependency is added for this.
+        const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
+        const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.k8s-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
+        assert.equal(stack.config["repave:target"], "kubernetes");
+        const specs = parseApiSpecs(stack.config["repave:apis"]);
+        const args = parseKubernetesConfig(stack.config["repave:kubernetes"], specs);
+        assert.deepEqual(Object.keys(args), specs.map((s) => s.name));
+    });
+});
+
+describe("kubernetes target: bad config is refused before anything is registered (I7)", () => {
+    it("lists every problem in repave:kubernetes and the spec by path, with hints", () => {
+        const specs = parseApiSpecs([specInput, { ...specInput, name: "billing", image: { source: "gcp-image-family", family: "f", project: "p" } }]);
+        let error: unknown;
+        try {
+            parseKubernetesConfig(
+                {
+                    orders: { namespace: "Orders_NS", serviceType: "Ingress", certManager: { issuer: "le" }, monitorSchedule: "often", previewAddress: "10.0.0.1" },
+                    invoices: {},
+                },
+                specs,
+            );
+        } catch (err) {
+            error = err;
+        }
+        assert.ok(error instanceof SpecError, String(error));
+        const text = error.problems.join("\n");
+        assert.match(text, /repave:kubernetes\.orders\.namespace: must be a DNS label.*hint: write an existing namespace/);
+        assert.match(text, /repave:kubernetes\.orders\.serviceType: .*hint: choose ClusterIP, NodePort or LoadBalancer/);
+        assert.match(text, /repave:kubernetes\.orders\.certManager: .*remove issuer/);
+        assert.match(text, /repave:kubernetes\.orders\.certManager\.issuerName: /);
+        assert.match(text, /repave:kubernetes\.orders\.monitorSchedule: must be a cron schedule/);
+        assert.match(text, /repave:apis\[1\]\.image\.source: the kubernetes target runs container images, not gcp-image-family/);
+        assert.match(text, /repave:kubernetes\.invoices: no API named invoices/);
+    });
+
+    it("refuses the deployer-only previewAddress without gateFromDeployer", () => {
+        assert.throws(() => parseKubernetesConfig({ orders: { previewAddress: "10.0.0.1" } }, [spec]), /repave:kubernetes\.orders\.previewAddress: only the deployer's gate uses it/);
+        assert.deepEqual(Object.keys(parseKubernetesConfig(undefined, [spec])), ["orders"], "every field has a default");
+    });
+
+    it("the component itself throws before registering anything, itself included", async () => {
+        let error: unknown;
+        const calls: string[] = [];
+        const registered = await runWithMocks(() => {
+            try {
+                new StatelessApi("orders", { spec, kubernetes: { servicePort: 0, probeImage: "" }, imageResolver: resolverFor(1, calls) });
+            } catch (err) {
+                error = err;
+            }
+        });
+        assert.ok(error instanceof SpecError, String(error));
+        assert.match(error.message, /orders\.kubernetes\.servicePort: .*hint/);
+        assert.match(error.message, /orders\.kubernetes\.probeImage: .*hint/);
+        assert.deepEqual(registered, []);
+        assert.deepEqual(calls, [], "not even the image was resolved");
+    });
+});
+
+describe("kubernetes target: registry repository names", () => {
+    it("splits registry and name like docker does", () => {
+        assert.deepEqual(parseRepository("nginx"), { registry: "registry-1.docker.io", name: "library/nginx" });
+        assert.deepEqual(parseRepository("acme/orders"), { registry: "registry-1.docker.io", name: "acme/orders" });
+        assert.deepEqual(parseRepository("ghcr.io/acme/orders"), { registry: "ghcr.io", name: "acme/orders" });
+        assert.deepEqual(parseRepository("localhost:5000/orders"), { registry: "localhost:5000", name: "orders" });
+    });
+});
+
+// The gate Job's bundle, run for real: the ConfigMap's files in a folder, `node runner.ts`, as the Job's container
+// would, against a correct API and a flawed one on loopback TLS.
+describe("kubernetes target: the probe bundle the gate Job runs", () => {
+    const TOKEN = "candidate-credential";
+    let dir: string;
+    let ca: IssuedCertificate;
+    let leaf: IssuedCertificate;
+    before(async () => {
+        dir = mkdtempSync(join(tmpdir(), "repave-k8s-probes-"));
+        for (const [file, text] of Object.entries(probeFiles({ positive: spec.probes.positive, negative: spec.probes.negative }))) writeFileSync(join(dir, file), text);
+        ca = await createCertificateAuthority("k8s probe test CA", 1);
+        leaf = await issueServerCertificate(ca, ["orders.example.com"], 1);
+        writeFileSync(join(dir, "ca.crt"), ca.certPem);
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    function api(anyCredential: boolean): Promise<{ port: number; close: () => void }> {
+        const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem, minVersion: "TLSv1.2" }, (req, res) => {
+            const send = (status: number, body: object) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+            if (req.headers.host !== "orders.example.com") return send(421, {});
+            const auth = req.headers.authorization;
+            if (!auth) return send(401, {});
+            if (!anyCredential && auth !== `Bearer ${TOKEN}`) return send(403, {});
+            if (req.url === "/v1/hello") return send(200, { message: "hello" });
+            let raw = "";
+            req.on("data", (c: Buffer) => (raw += c.toString())).on("end", () => {
+                try {
+                    send(200, { echo: JSON.parse(raw) as unknown });
+                } catch {
+                    send(400, {});
+                }
+            });
+        });
+        return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as AddressInfo).port, close: () => server.close() })));
+    }
+
+    function runBundle(port: number): Promise<{ code: number; stdout: string }> {
+        const env = {
+            PATH: process.env["PATH"] ?? "",
+            REPAVE_MODE: "gate",
+            REPAVE_SUITE_FILE: join(dir, "suite.json"),
+            REPAVE_CA_FILE: join(dir, "ca.crt"),
+            REPAVE_TARGET_HOST: "127.0.0.1",
+            REPAVE_TARGET_PORT: String(port),
+            REPAVE_SERVER_NAME: "orders.example.com",
+            REPAVE_CREDENTIAL: TOKEN,
+            REPAVE_SETTLE_SECONDS: "0",
+        };
+        return new Promise((resolve) =>
+            execFile(process.execPath, [join(dir, "runner.ts")], { env, timeout: 30_000 }, (err, stdout) =>
+                resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout }),
+            ),
+        );
+    }
+
+    it("passes a correct API: positive and negative probes, TLS refusals included", async () => {
+        const server = await api(false);
+        try {
+            const { code, stdout } = await runBundle(server.port);
+            assert.equal(code, 0, stdout);
+            const report = JSON.parse(stdout.split("\n")[0]!) as { passed: boolean; results: { name: string; kind: string; ok: boolean }[] };
+            assert.equal(report.passed, true);
+            assert.ok(report.results.some((r) => r.kind === "positive") && report.results.some((r) => r.name === "tls-legacy-version"));
+        } finally {
+            server.close();
+        }
+    });
+
+    it("fails (exit 1) an API that accepts a wrong credential: the Job fails and the update stops before the switch", async () => {
+        const server = await api(true);
+        try {
+            const { code, stdout } = await runBundle(server.port);
+            assert.equal(code, 1, stdout);
+            assert.match(stdout, /gate FAILED: .*hello-wrong-credential/);
+        } finally {
+            server.close();
+        }
+    });
+});
