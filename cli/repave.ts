@@ -7,7 +7,6 @@ import { durationMs } from "../components/spec.ts";
 import { AuditLog } from "./audit.ts";
 import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
-import { recover } from "./recover.ts";
 import { rollback, rollbackTargets } from "./rollback.ts";
 import { run } from "./run.ts";
 import { renderStatus, statusOf } from "./status.ts";
@@ -141,6 +140,8 @@ async function main(argv: string[]): Promise<number> {
             return exitCodes.ok;
         }
         case "recover": {
+            // Loaded on demand: it pulls in the local target's PKI, which no other command needs.
+            const { recover } = await import("./recover.ts");
             const report = await recover(await stack());
             audit.write("recover", "succeeded", { details: { ...report } });
             console.error(
