@@ -257,3 +257,36 @@ export function durationMs(text: string): number {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
     return Number(match[1]) * unit;
 }
+
+/**
+ * A target's per-API config block (`repave:gcp`, `repave:kubernetes`, ...): a map from API name to that API's
+ * target args, checked against the already validated `repave:apis`. Every problem is collected by path and thrown
+ * as one SpecError, before anything is registered.
+ */
+export function parsePerApiConfig<T>(
+    raw: unknown,
+    specs: readonly StatelessApiSpec[],
+    check: (spec: StatelessApiSpec, raw: unknown, where: { spec: string; args: string }) => { args?: T; problems: string[] },
+    options: { configKey: string; apisKey?: string; required: boolean; missingHint: string },
+): Record<string, T> {
+    const { configKey, apisKey = "repave:apis" } = options;
+    const absent = raw === undefined || raw === null;
+    if ((absent && options.required) || (!absent && (typeof raw !== "object" || Array.isArray(raw)))) {
+        throw new SpecError([`${configKey}: ${absent ? "missing" : "not a map"} (hint: ${options.missingHint})`]);
+    }
+    const entries = (raw ?? {}) as Record<string, unknown>;
+    const problems: string[] = [];
+    const result: Record<string, T> = {};
+    specs.forEach((spec, i) => {
+        const checked = check(spec, entries[spec.name], { spec: `${apisKey}[${i}]`, args: `${configKey}.${spec.name}` });
+        problems.push(...checked.problems);
+        if (checked.args !== undefined) result[spec.name] = checked.args;
+    });
+    for (const key of Object.keys(entries)) {
+        if (!specs.some((s) => s.name === key)) {
+            problems.push(`${configKey}.${key}: no API named ${key} in ${apisKey} (hint: key each entry by an API's name: ${specs.map((s) => s.name).join(", ")})`);
+        }
+    }
+    if (problems.length > 0) throw new SpecError(problems);
+    return result;
+}

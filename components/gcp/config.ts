@@ -3,7 +3,7 @@
 // these live beside it under their own stack key, `repave:gcp`, keyed by API name. Every problem is reported at
 // once, by path, with a hint, as a SpecError - the same shape as a bad `repave:apis`.
 import { z } from "zod";
-import { describeIssue, SpecError, type StatelessApiSpec } from "../spec.ts";
+import { describeIssue, parsePerApiConfig, type StatelessApiSpec } from "../spec.ts";
 
 export const gcpArgsSchema = z.strictObject({
     project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { message: "must be a GCP project id such as orders-prod-123" }),
@@ -102,22 +102,10 @@ export function checkGcpArgs(spec: StatelessApiSpec, raw: unknown, where: { spec
  * `repave:apis`. Throws a SpecError listing every problem, so a program calls it before it registers anything.
  */
 export function parseGcpConfig(raw: unknown, specs: readonly StatelessApiSpec[], configKey = "repave:gcp", apisKey = "repave:apis"): Record<string, GcpArgs> {
-    if (raw === undefined || raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-        throw new SpecError([`${configKey}: missing or not a map (hint: add ${configKey} with one entry per API name, each with project and region)`]);
-    }
-    const entries = raw as Record<string, unknown>;
-    const problems: string[] = [];
-    const result: Record<string, GcpArgs> = {};
-    specs.forEach((spec, i) => {
-        const checked = checkGcpArgs(spec, entries[spec.name], { spec: `${apisKey}[${i}]`, args: `${configKey}.${spec.name}` });
-        problems.push(...checked.problems);
-        if (checked.args) result[spec.name] = checked.args;
+    return parsePerApiConfig(raw, specs, checkGcpArgs, {
+        configKey,
+        apisKey,
+        required: true,
+        missingHint: `add ${configKey} with one entry per API name, each with project and region`,
     });
-    for (const key of Object.keys(entries)) {
-        if (!specs.some((s) => s.name === key)) {
-            problems.push(`${configKey}.${key}: no API named ${key} in ${apisKey} (hint: key each entry by an API's name: ${specs.map((s) => s.name).join(", ")})`);
-        }
-    }
-    if (problems.length > 0) throw new SpecError(problems);
-    return result;
 }

@@ -2,7 +2,7 @@
 // is strict and knows only the `local` block, so these live under their own stack key, `repave:kubernetes`, keyed
 // by API name. Every problem is reported at once, by path, with a hint, as a SpecError.
 import { z } from "zod";
-import { describeIssue, SpecError, type StatelessApiSpec } from "../spec.ts";
+import { describeIssue, parsePerApiConfig, type StatelessApiSpec } from "../spec.ts";
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "must be a DNS label: a-z, 0-9 and '-', at most 63 characters" });
 const dnsSubdomain = z
@@ -94,22 +94,10 @@ export function parseKubernetesConfig(
     configKey = "repave:kubernetes",
     apisKey = "repave:apis",
 ): Record<string, KubernetesArgs> {
-    if (raw !== undefined && raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
-        throw new SpecError([`${configKey}: not a map (hint: key ${configKey} by API name, e.g. ${configKey}: { ${specs[0]?.name ?? "orders"}: { namespace: orders } })`]);
-    }
-    const entries = (raw ?? {}) as Record<string, unknown>;
-    const problems: string[] = [];
-    const result: Record<string, KubernetesArgs> = {};
-    specs.forEach((spec, i) => {
-        const checked = checkKubernetesArgs(spec, entries[spec.name], { spec: `${apisKey}[${i}]`, args: `${configKey}.${spec.name}` });
-        problems.push(...checked.problems);
-        if (checked.args) result[spec.name] = checked.args;
+    return parsePerApiConfig(raw, specs, checkKubernetesArgs, {
+        configKey,
+        apisKey,
+        required: false,
+        missingHint: `key ${configKey} by API name, e.g. ${configKey}: { ${specs[0]?.name ?? "orders"}: { namespace: orders } }`,
     });
-    for (const key of Object.keys(entries)) {
-        if (!specs.some((s) => s.name === key)) {
-            problems.push(`${configKey}.${key}: no API named ${key} in ${apisKey} (hint: key each entry by an API's name: ${specs.map((s) => s.name).join(", ")})`);
-        }
-    }
-    if (problems.length > 0) throw new SpecError(problems);
-    return result;
 }
