@@ -5,6 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { fileURLToPath } from "node:url";
 import type { ProbeResult, ProbeSuite } from "./probes.ts";
+import { readScanReport, type ScanPolicy, type ScanSummary } from "./scan.ts";
+import type { StatelessApiSpec } from "./spec.ts";
 
 export interface ProbeGateInputs {
     api: string;
@@ -18,6 +20,10 @@ export interface ProbeGateInputs {
     probes: ProbeSuite;
     /** Load balancers take a while to see new targets: retry the suite until it passes or this runs out. */
     settleSeconds: number;
+    /** The candidate image's scan summary (components/scan.ts) and the policy it must meet; null: no report. */
+    scan?: ScanSummary | null;
+    scanPolicy?: ScanPolicy;
+    image?: string;
 }
 
 export interface ProbeGateOutputs {
@@ -27,10 +33,14 @@ export interface ProbeGateOutputs {
 }
 
 const PROBES = fileURLToPath(new URL("./probes.ts", import.meta.url));
+const SCAN = fileURLToPath(new URL("./scan.ts", import.meta.url));
 
 /** @internal Runs inside the dynamic-provider process. */
 async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
-    const probes = process.getBuiltinModule("node:module").createRequire(PROBES)(PROBES) as typeof import("./probes.ts");
+    const load = process.getBuiltinModule("node:module").createRequire(PROBES);
+    const probes = load(PROBES) as typeof import("./probes.ts");
+    // The image gate first: a vulnerable candidate is refused before anyone talks to it.
+    (load(SCAN) as typeof import("./scan.ts")).checkScan(inputs.scan ?? null, inputs.scanPolicy ?? { maxCritical: 0, maxHigh: null }, inputs.image ?? inputs.generation);
     const endpoint = { host: inputs.host, port: inputs.port, serverName: inputs.serverName, caPem: inputs.caPem ?? undefined };
     const deadline = Date.now() + inputs.settleSeconds * 1000;
     for (;;) {
@@ -43,7 +53,7 @@ async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
     }
 }
 
-const gateKeys = ["generation", "host", "port", "serverName", "probes"] as const;
+const gateKeys = ["generation", "host", "port", "serverName", "probes", "scan", "scanPolicy"] as const;
 
 const provider: pulumi.dynamic.ResourceProvider = {
     // Outputs carry the inputs too, so the next diff compares like with like and a gate re-runs only for a
@@ -62,6 +72,15 @@ const provider: pulumi.dynamic.ResourceProvider = {
 type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /** The gate resource (`pulumi-nodejs:dynamic/repave:ProbeGate`). Updated, never replaced, on every new generation. */
+/** The scan inputs of a ProbeGate for a spec: the report file's summary (read now, at deploy time) and the policy. */
+export function scanInputs(spec: StatelessApiSpec, image: string): Pick<ProbeGateInputs, "scan" | "scanPolicy" | "image"> {
+    return {
+        scan: spec.scan.reportFile ? readScanReport(spec.scan.reportFile) : null,
+        scanPolicy: { maxCritical: spec.scan.maxCritical, maxHigh: spec.scan.maxHigh ?? null },
+        image,
+    };
+}
+
 export class ProbeGate extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly passedAt: pulumi.Output<string>;

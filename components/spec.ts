@@ -120,6 +120,8 @@ export const statelessApiSpecSchema = z.strictObject({
         .strictObject({
             maxCritical: z.number().int().min(0).default(0),
             maxHigh: z.number().int().min(0).optional(),
+            /** The scanner's report for this deploy's image (repave's summary or Trivy JSON); local builds carry their own. */
+            reportFile: z.string().min(1).optional(),
         })
         .prefault({}),
     local: z

@@ -13,7 +13,7 @@
 //   - monitor     the same probes, scheduled, alarmed                           monitor.ts
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover, type GenerationFacts } from "../changeover.ts";
-import { ProbeGate } from "../gate.ts";
+import { ProbeGate, scanInputs } from "../gate.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
 import { certificateValidationRecords, createFrontDoor, productionListener, testListener } from "./frontDoor.ts";
@@ -166,6 +166,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 credential: bearer,
                 probes: { positive: spec.probes.positive, negative: spec.probes.negative },
                 settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
+                ...scanInputs(spec, ami.id),
             },
             { parent: this, dependsOn: [test, compute.asg, version] },
         );

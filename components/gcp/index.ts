@@ -12,7 +12,7 @@
 //   8 retire      the engine deletes the old generation after the update; its Retirement waits first
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover } from "../changeover.ts";
-import { ProbeGate } from "../gate.ts";
+import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, type GcpArgs, type GcpArgsInput } from "./config.ts";
 import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
@@ -143,6 +143,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 credential: pulumi.secret(candidate.credential.value),
                 probes: { positive: spec.probes.positive, negative: spec.probes.negative },
                 settleSeconds: target.gateSettleSeconds,
+                ...scanInputs(spec, image.selfLink),
             },
             { parent: this, dependsOn: [testRoute.listener, testRoute.proxy, testRoute.urlMap, candidate.group, candidate.backend, candidate.secretVersion, candidate.secretAccess] },
         );

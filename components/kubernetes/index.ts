@@ -12,7 +12,8 @@
 //   8 retire      the engine deletes the old generation after the update; its pods drain (preStop)
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover } from "../changeover.ts";
-import { ProbeGate } from "../gate.ts";
+import { ProbeGate, scanInputs } from "../gate.ts";
+import { checkScan } from "../scan.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkKubernetesArgs, type KubernetesArgs, type KubernetesArgsInput } from "./config.ts";
 import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
@@ -112,6 +113,10 @@ export class StatelessApi extends pulumi.ComponentResource {
         // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
         const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
         const changeover = beginChangeover(spec, image.reference, deployId);
+        // The image gate. The deployer-side gate checks it before its probes; the in-cluster gate Job cannot read
+        // the pipeline's report, so this deploy refuses the image here, before the candidate exists.
+        const scan = scanInputs(spec, image.reference);
+        if (!target.gateFromDeployer) checkScan(scan.scan ?? null, scan.scanPolicy!, image.reference);
         const ns = target.namespace;
 
         // 2. Stable pieces: the CA (only when repave mints certificates) and the probe code the Jobs run.
@@ -144,6 +149,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                     credential: pulumi.secret(candidate.secrets.credential),
                     probes: { positive: spec.probes.positive, negative: spec.probes.negative },
                     settleSeconds: target.gateSettleSeconds,
+                    ...scan,
                 },
                 { parent: this, dependsOn: [preview, candidate.deployment] },
             );

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runPositive, runProbeSuite, summarize, type ProbeResult, type ProbeSuite } from "../probes.ts";
 import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
+import { checkScan } from "../scan.ts";
 import { hashBuild } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
 import { isOurs, sleep, startDetached, stop, waitForFile } from "./processes.ts";
@@ -364,26 +365,13 @@ function endpoint(t: RouteTarget, port: number) {
     return { host: "127.0.0.1", port, serverName: t.domains[0] ?? "localhost", caPem: t.caCertPem };
 }
 
-/** The image scan gate: a candidate with more findings than the policy allows is never promoted. */
-export function checkScan(inputs: Pick<GateInputs, "scan" | "maxCritical" | "maxHigh" | "imageVersion">): void {
-    if (!inputs.scan) return;
-    const over: string[] = [];
-    if (inputs.scan.critical > inputs.maxCritical) over.push(`${inputs.scan.critical} critical (max ${inputs.maxCritical})`);
-    if (inputs.maxHigh !== null && inputs.scan.high > inputs.maxHigh) over.push(`${inputs.scan.high} high (max ${inputs.maxHigh})`);
-    if (over.length > 0) {
-        throw new Error(
-            `image gate: ${inputs.imageVersion} has ${over.join(" and ")} vulnerabilities: ${inputs.scan.findings.join("; ") || "(no ids listed)"}`,
-        );
-    }
-}
-
 /**
  * The gate: the candidate must pass the image scan, health behind the test listener, and every positive and
  * negative transaction there, before the switch may run. A failure keeps the test route on the candidate, so it
  * can be inspected, and fails the update: production never moved.
  */
 export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
-    checkScan(inputs);
+    checkScan(inputs.scan, { maxCritical: inputs.maxCritical, maxHigh: inputs.maxHigh }, inputs.imageVersion);
     const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     await waitHealthy(inputs.backends, inputs.healthCheck);
     await frontDoor.setRoute("test", routeSpec(inputs));
