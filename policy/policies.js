@@ -9,10 +9,14 @@ function tagsOf(props) {
     return (props && (props.tags || props.labels || (props.metadata && props.metadata.labels))) || {};
 }
 
-/** Where a resource says how old its image is: the local Generation's input, or the repave tag on cloud resources. */
+/**
+ * Where a resource says how old its image is: the local Generation's input, the AWS launch template's tag, or the
+ * Kubernetes Deployment's annotation.
+ */
 function imageCreatedAt(props) {
     const tags = tagsOf(props);
-    return props.imageCreatedAt || tags["repave:image-created-at"] || tags["repave_image_created_at"];
+    const annotations = (props.metadata && props.metadata.annotations) || {};
+    return props.imageCreatedAt || tags["repave:image-created-at"] || annotations["repave.dev/image-created-at"];
 }
 
 const frontDoorTypes = new Set([

@@ -299,7 +299,8 @@ export function createCompute(
                 { resourceType: "instance", tags: tagsOf(changeover, changeover.name()) },
                 { resourceType: "volume", tags: tagsOf(changeover, changeover.name()) },
             ],
-            tags: { ...tagsOf(changeover, changeover.name("lt")), "repave:image-name": ami.name },
+            // The image's name and build time ride on the launch template: the policy pack's image-age rule reads them.
+            tags: { ...tagsOf(changeover, changeover.name("lt")), "repave:image-name": ami.name, "repave:image-created-at": ami.createdAt },
         },
         // Instances read their credential at boot: the role's policy must exist before the first one starts.
         { ...opts, dependsOn: [policy, ...managed] },

@@ -32,7 +32,8 @@ const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString
 describe("policy pack", () => {
     it("repave-image-max-age: old images fire, fresh ones and resources without images do not", () => {
         assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(45) }).length, 1);
-        assert.equal(check("repave-image-max-age", "aws:autoscaling/group:Group", { tags: { "repave:image-created-at": daysAgo(45) } }).length, 1);
+        assert.equal(check("repave-image-max-age", "aws:ec2/launchTemplate:LaunchTemplate", { tags: { "repave:image-created-at": daysAgo(45) } }).length, 1);
+        assert.equal(check("repave-image-max-age", "kubernetes:apps/v1:Deployment", { metadata: { annotations: { "repave.dev/image-created-at": daysAgo(45) } } }).length, 1);
         assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(3) }).length, 0);
         assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(3) }, {}, { maxImageAgeDays: 1 }).length, 1);
         assert.equal(check("repave-image-max-age", "aws:s3/bucket:Bucket", {}).length, 0);
