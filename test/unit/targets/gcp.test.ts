@@ -292,7 +292,7 @@ describe("gcp target: what its dynamic resources do in the engine", () => {
 
 describe("gcp target: the example stack", () => {
     it("stacks/Pulumi.gcp-example.yaml passes the same validation the program runs", () => {
-        // js-yaml comes with @pulumi/pulumi (it reads stack files with it), so no dependency is added for this.
+        // js-yaml: the YAML parser Pulumi itself reads stack files with (a pinned devDependency here).
         const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
         const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.gcp-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
         assert.equal(stack.config["repave:target"], "gcp");
