@@ -329,7 +329,7 @@ describe("kubernetes target: what its dynamic resources mint in the engine", () 
 
 describe("kubernetes target: the example stack", () => {
     it("stacks/Pulumi.k8s-example.yaml passes the same validation the program runs", () => {
-        // js-yaml comes with @pulumi/pulumi (it reads stack files with it), so no dependency is added for this.
+        // js-yaml: the YAML parser Pulumi itself reads stack files with (a pinned devDependency here).
         const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
         const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.k8s-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
         assert.equal(stack.config["repave:target"], "kubernetes");
