@@ -42,22 +42,40 @@ function apiOf(urn: string, apis: string[]): string | undefined {
     return apis.find((api) => name === api || name.startsWith(`${api}-`));
 }
 
+/** Front-door resources on every target: a repave must keep them (same or updated in place, never replaced). */
+const frontDoorType = /(\/local:FrontDoor|^aws:lb\/(loadBalancer|listener):|^gcp:compute\/(globalAddress|globalForwardingRule|targetHttpsProxy|uRLMap):|^kubernetes:core\/v1:Service$|^kubernetes:networking\.k8s\.io\/v1:Ingress$)/;
+
+type Inputs = Record<string, unknown> | undefined;
+
+/** The generation a resource belongs to: the local Generation's input, or the tag/label every cloud target sets. */
+function generationOf(inputs: Inputs): string | null {
+    if (!inputs) return null;
+    if (typeof inputs["generation"] === "string") return inputs["generation"];
+    const metadata = inputs["metadata"] as { labels?: Record<string, string> } | undefined;
+    const tags = { ...(inputs["tags"] as Record<string, string> | undefined), ...(inputs["labels"] as Record<string, string> | undefined), ...metadata?.labels };
+    return tags["repave:generation"] ?? tags["repave-generation"] ?? tags["repave.dev/generation"] ?? null;
+}
+
+const text = (inputs: Inputs, key: string) => (typeof inputs?.[key] === "string" ? (inputs[key]) : null);
+
 export function planFromEvents(stackName: string, events: EngineEvent[], live: ApiFacts[], apiNames: string[], changeSummary: Record<string, number>): Plan {
     const steps = events.flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []));
     const apis = apiNames.map((api): ApiPlan => {
-        const mine = steps.filter((s) => apiOf(s.urn, [api]) && s.type !== `repave:local:StatelessApi`);
+        const mine = steps.filter((s) => apiOf(s.urn, [api]) && !/^repave:[a-z]+:StatelessApi$/.test(s.type));
         const bucket = (...ops: string[]) =>
             mine.filter((s) => ops.includes(s.op)).map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }));
         const replaced = bucket("replace", "create-replacement").filter((c, i, all) => all.findIndex((x) => x.name === c.name) === i);
-        const generationStep = mine.find((s) => s.type.endsWith("/local:Generation") && (s.new?.inputs ?? s.old?.inputs));
-        const newInputs = generationStep?.new?.inputs as Record<string, unknown> | undefined;
         const facts = live.find((f) => f.api === api);
-        const candidate = typeof newInputs?.["generation"] === "string" ? newInputs["generation"] : null;
-        const generationReplaced = replaced.some((r) => r.type === "local:Generation") || (!facts && candidate !== null);
-        const toHash = typeof newInputs?.["imageHash"] === "string" ? newInputs["imageHash"] : null;
-        const toVersion = typeof newInputs?.["imageVersion"] === "string" ? newInputs["imageVersion"] : null;
-        const toCreated = typeof newInputs?.["imageCreatedAt"] === "string" ? newInputs["imageCreatedAt"] : null;
-        const frontDoor = mine.filter((s) => s.type.endsWith("/local:FrontDoor"));
+        // The local Generation carries the image facts; cloud targets name their image on the gate (ProbeGate.image).
+        const generationInputs = mine.find((s) => s.type.endsWith("/local:Generation"))?.new?.inputs as Inputs;
+        const gateInputs = mine.find((s) => s.type.endsWith("/repave:ProbeGate"))?.new?.inputs as Inputs;
+        const replacedSteps = mine.filter((s) => s.op === "replace" || s.op === "create-replacement" || (s.op === "create" && !facts));
+        const candidate = replacedSteps.map((s) => generationOf(s.new?.inputs as Inputs)).find((g) => g !== null) ?? generationOf(generationInputs);
+        const generationReplaced = candidate !== null && candidate !== facts?.generation && replacedSteps.length > 0;
+        const toHash = text(generationInputs, "imageHash") ?? text(gateInputs, "image");
+        const toVersion = text(generationInputs, "imageVersion") ?? text(gateInputs, "image");
+        const toCreated = text(generationInputs, "imageCreatedAt");
+        const frontDoor = mine.filter((s) => frontDoorType.test(s.type));
         return {
             api,
             repave: generationReplaced,
@@ -65,7 +83,7 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
             candidateGeneration: generationReplaced ? candidate : (facts?.generation ?? candidate),
             image: {
                 from: facts ? `${facts.imageVersion} (${facts.imageHash.slice(0, 19)})` : null,
-                to: toVersion && toHash ? `${toVersion} (${toHash.slice(0, 19)})` : null,
+                to: toVersion && toHash ? (toVersion === toHash ? toHash : `${toVersion} (${toHash.slice(0, 19)})`) : null,
                 fromAge: facts ? humanDuration(ageSeconds(facts.imageCreatedAt)) : null,
                 toAge: toCreated ? humanDuration(ageSeconds(toCreated)) : null,
                 changed: facts ? facts.imageHash !== toHash : toHash !== null,
