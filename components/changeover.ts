@@ -62,6 +62,9 @@ export function switchOptions(
     return { parent, ...extra, dependsOn: [...(extra.dependsOn ?? []), gate] };
 }
 
+/** @internal The args of a dynamic resource: each field of its inputs may be an Input. */
+export type InputsOf<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+
 /** Outputs every target registers, so `pulumi stack output` and the driver read the same facts everywhere. */
 export interface GenerationFacts {
     url: pulumi.Input<string>;

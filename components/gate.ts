@@ -3,6 +3,7 @@
 // `gate.generation` as an input, so the engine cannot move traffic before the gate passed (I2) - ordering by
 // data, not by convention.
 import * as pulumi from "@pulumi/pulumi";
+import type { InputsOf } from "./changeover.ts";
 import { fileURLToPath } from "node:url";
 import type { ProbeResult, ProbeSuite } from "./probes.ts";
 import { readScanReport, type ScanPolicy, type ScanSummary } from "./scan.ts";
@@ -69,7 +70,6 @@ const provider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /** The gate resource (`pulumi-nodejs:dynamic/repave:ProbeGate`). Updated, never replaced, on every new generation. */
 /** The scan inputs of a ProbeGate for a spec: the report file's summary (read now, at deploy time) and the policy. */
@@ -85,7 +85,7 @@ export class ProbeGate extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly passedAt: pulumi.Output<string>;
     declare readonly results: pulumi.Output<ProbeResult[]>;
-    constructor(name: string, args: In<ProbeGateInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<ProbeGateInputs>, opts?: pulumi.CustomResourceOptions) {
         super(provider, name, { ...args, passedAt: undefined, results: undefined }, { ...opts, additionalSecretOutputs: ["credential"] }, "repave", "ProbeGate");
     }
 }

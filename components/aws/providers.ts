@@ -7,12 +7,12 @@
 // Pulumi serializes these functions into state, so they capture no imports: builtins come from
 // process.getBuiltinModule and the shared probe runner is loaded by absolute path, as in components/gate.ts.
 import * as pulumi from "@pulumi/pulumi";
+import type { InputsOf } from "../changeover.ts";
 import { fileURLToPath } from "node:url";
 import type { ProbeResult, ProbeSuite } from "../probes.ts";
 
 const PROBES = fileURLToPath(new URL("../probes.ts", import.meta.url));
 
-type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 // -------------------------------------------------------------------------------------- generation credential
 
@@ -38,7 +38,7 @@ const credentialProvider: pulumi.dynamic.ResourceProvider = {
 export class GenerationCredential extends pulumi.dynamic.Resource {
     declare readonly value: pulumi.Output<string>;
     declare readonly createdAt: pulumi.Output<string>;
-    constructor(name: string, args: In<GenerationCredentialInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<GenerationCredentialInputs>, opts?: pulumi.CustomResourceOptions) {
         super(
             credentialProvider,
             name,
@@ -114,7 +114,7 @@ const keepWarmProvider: pulumi.dynamic.ResourceProvider = {
 export class KeepWarm extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly bakedAt: pulumi.Output<string>;
-    constructor(name: string, args: In<KeepWarmInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<KeepWarmInputs>, opts?: pulumi.CustomResourceOptions) {
         super(
             keepWarmProvider,
             name,

@@ -7,6 +7,7 @@
 //                      key pair and certificate (I5). Keys and credentials are secret outputs (I8).
 // X.509 is the local target's PKI (components/local/pki.ts), loaded by path inside the provider process.
 import * as pulumi from "@pulumi/pulumi";
+import type { InputsOf } from "../changeover.ts";
 import { fileURLToPath } from "node:url";
 import type * as Pki from "../local/pki.ts";
 
@@ -14,7 +15,6 @@ import type * as Pki from "../local/pki.ts";
 const PKI = fileURLToPath(new URL("../local/pki.ts", import.meta.url));
 const loadPki = (): typeof Pki => process.getBuiltinModule("node:module").createRequire(PKI)(PKI) as typeof Pki;
 
-type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 type Props = Record<string, unknown>;
 const changed = (olds: Props, news: Props, keys: readonly string[]) => keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
 
@@ -39,7 +39,7 @@ export const caProvider: pulumi.dynamic.ResourceProvider = {
 export class MintedCa extends pulumi.dynamic.Resource {
     declare readonly certPem: pulumi.Output<string>;
     declare readonly keyPem: pulumi.Output<string>;
-    constructor(name: string, args: In<CaInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<CaInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, certPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined };
         super(caProvider, name, props, { ...opts, additionalSecretOutputs: ["keyPem"] }, "repave", "MintedCa");
     }
@@ -84,7 +84,7 @@ export class GenerationSecrets extends pulumi.dynamic.Resource {
     declare readonly keyPem: pulumi.Output<string | null>;
     declare readonly certSerial: pulumi.Output<string | null>;
     declare readonly certNotAfter: pulumi.Output<string | null>;
-    constructor(name: string, args: In<GenerationSecretsInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<GenerationSecretsInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, credential: undefined, credentialCreatedAt: undefined, certPem: undefined, keyPem: undefined, certSerial: undefined, certNotAfter: undefined };
         super(generationSecretsProvider, name, props, { ...opts, additionalSecretOutputs: ["credential", "keyPem", "ca"] }, "repave", "GenerationSecrets");
     }

@@ -103,9 +103,3 @@ export async function issueServerCertificate(
         notAfter: notAfter.toISOString(),
     };
 }
-
-/** The facts a status report needs from a PEM certificate, without its key. */
-export function describeCertificate(certPem: string): { serial: string; notAfter: string; subject: string } {
-    const cert = new x509.X509Certificate(certPem);
-    return { serial: cert.serialNumber.toLowerCase(), notAfter: cert.notAfter.toISOString(), subject: cert.subject };
-}

@@ -2,6 +2,7 @@
 // deletes them. Pulumi serializes each provider's functions into state, so they stay thin: they load
 // changeover.ts by absolute path inside the provider process and call one step of it.
 import * as pulumi from "@pulumi/pulumi";
+import type { InputsOf } from "../changeover.ts";
 import { fileURLToPath } from "node:url";
 import type * as Changeover from "./changeover.ts";
 
@@ -118,7 +119,6 @@ const switchProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-type In<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /** @internal */
 export class FrontDoor extends pulumi.dynamic.Resource {
@@ -129,7 +129,7 @@ export class FrontDoor extends pulumi.dynamic.Resource {
     declare readonly stateDir: pulumi.Output<string>;
     declare readonly port: pulumi.Output<number>;
     declare readonly testPort: pulumi.Output<number>;
-    constructor(name: string, args: In<Changeover.FrontDoorInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<Changeover.FrontDoorInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, pid: undefined, url: undefined, testUrl: undefined, adminToken: undefined };
         super(frontDoorProvider, name, props, { ...opts, additionalSecretOutputs: ["adminToken"] }, "local", "FrontDoor");
     }
@@ -140,7 +140,7 @@ export class CertificateAuthority extends pulumi.dynamic.Resource {
     declare readonly certPem: pulumi.Output<string>;
     declare readonly keyPem: pulumi.Output<string>;
     declare readonly serial: pulumi.Output<string>;
-    constructor(name: string, args: In<Changeover.CaInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<Changeover.CaInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, certPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined };
         super(caProvider, name, props, { ...opts, additionalSecretOutputs: ["keyPem"] }, "local", "CertificateAuthority");
     }
@@ -162,7 +162,7 @@ export class Generation extends pulumi.dynamic.Resource {
     declare readonly credential: pulumi.Output<string>;
     declare readonly credentialCreatedAt: pulumi.Output<string>;
     declare readonly createdAt: pulumi.Output<string>;
-    constructor(name: string, args: In<Changeover.GenerationInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<Changeover.GenerationInputs>, opts?: pulumi.CustomResourceOptions) {
         const outputs = {
             pids: undefined, backends: undefined, certPem: undefined, keyPem: undefined, certSerial: undefined,
             certNotAfter: undefined, credential: undefined, credentialCreatedAt: undefined, createdAt: undefined,
@@ -179,7 +179,7 @@ export class Gate extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly passedAt: pulumi.Output<string>;
     declare readonly results: pulumi.Output<Changeover.GateOutputs["results"]>;
-    constructor(name: string, args: In<Changeover.GateInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<Changeover.GateInputs>, opts?: pulumi.CustomResourceOptions) {
         super(gateProvider, name, { ...args, passedAt: undefined, results: undefined }, {
             ...opts,
             additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],
@@ -193,7 +193,7 @@ export class Switch extends pulumi.dynamic.Resource {
     declare readonly previousGeneration: pulumi.Output<string | null>;
     declare readonly previousImageVersion: pulumi.Output<string | null>;
     declare readonly switchedAt: pulumi.Output<string>;
-    constructor(name: string, args: In<Changeover.SwitchInputs>, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args: InputsOf<Changeover.SwitchInputs>, opts?: pulumi.CustomResourceOptions) {
         super(switchProvider, name, { ...args, previousGeneration: undefined, previousImageVersion: undefined, switchedAt: undefined, bakeProbes: undefined }, {
             ...opts,
             additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],

@@ -2,8 +2,6 @@
 // checked against the shared invariant suite, plus the GCP-specific properties: TLS policy, least-privilege secret
 // access, certificates moving without being replaced under a proxy, the monitor, and bad config refused.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
@@ -17,6 +15,7 @@ import {
     assertGenerationReplaced,
     assertStableFrontDoor,
     byType,
+    readExampleStack,
     runWithMocks,
     type MockOptions,
     type Pick,
@@ -292,9 +291,7 @@ describe("gcp target: what its dynamic resources do in the engine", () => {
 
 describe("gcp target: the example stack", () => {
     it("stacks/Pulumi.gcp-example.yaml passes the same validation the program runs", () => {
-        // js-yaml: the YAML parser Pulumi itself reads stack files with (a pinned devDependency here).
-        const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
-        const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.gcp-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
+        const stack = { config: readExampleStack("Pulumi.gcp-example.yaml") };
         assert.equal(stack.config["repave:target"], "gcp");
         const specs = parseApiSpecs(stack.config["repave:apis"]);
         const args = parseGcpConfig(stack.config["repave:gcp"], specs);

@@ -6,6 +6,8 @@
 // resource has resolved, so if the switch takes `gate.generation` as an input, the switch is registered after
 // the gate's outputs exist - the same order the engine will create them in.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface Registration {
@@ -120,4 +122,11 @@ export function assertGateProbes(run: Registration[], isGate: Pick): void {
         const probes = gate.inputs["probes"] as { positive: unknown[]; negative: unknown[] };
         assert.ok(probes.positive.length > 0 && probes.negative.length > 0, "gate must run positive and negative probes");
     }
+}
+
+/** The config of an example stack under stacks/, parsed with js-yaml (the YAML parser Pulumi reads stack files with). */
+export function readExampleStack(file: string): Record<string, unknown> {
+    const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
+    const stack = yaml.load(readFileSync(new URL(`../../../stacks/${file}`, import.meta.url), "utf8")) as { config: Record<string, unknown> };
+    return stack.config;
 }

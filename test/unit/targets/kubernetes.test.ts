@@ -5,9 +5,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
-import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +25,7 @@ import {
     assertGenerationReplaced,
     assertStableFrontDoor,
     byType,
+    readExampleStack,
     runWithMocks,
     type MockOptions,
     type Pick,
@@ -329,9 +329,7 @@ describe("kubernetes target: what its dynamic resources mint in the engine", () 
 
 describe("kubernetes target: the example stack", () => {
     it("stacks/Pulumi.k8s-example.yaml passes the same validation the program runs", () => {
-        // js-yaml: the YAML parser Pulumi itself reads stack files with (a pinned devDependency here).
-        const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
-        const stack = yaml.load(readFileSync(new URL("../../../stacks/Pulumi.k8s-example.yaml", import.meta.url), "utf8")) as { config: Record<string, unknown> };
+        const stack = { config: readExampleStack("Pulumi.k8s-example.yaml") };
         assert.equal(stack.config["repave:target"], "kubernetes");
         const specs = parseApiSpecs(stack.config["repave:apis"]);
         const args = parseKubernetesConfig(stack.config["repave:kubernetes"], specs);
