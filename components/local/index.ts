@@ -114,7 +114,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 testPort: frontDoor.testPort,
                 healthCheck,
                 probes,
-                scan: image.scan ?? null,
+                scan: image.scan,
                 maxCritical: spec.scan.maxCritical,
                 maxHigh: spec.scan.maxHigh ?? null,
             },

@@ -52,8 +52,9 @@ const caProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
+// Not `imageDir`: the content hash is the image's identity, wherever the build store happens to be.
 const generationInputKeys = [
-    "api", "generation", "imageDir", "imageEntry", "imageHash", "imageVersion", "capacity", "domains",
+    "api", "generation", "imageEntry", "imageHash", "imageVersion", "capacity", "domains",
     "certLifetimeDays", "healthCheck", "caCertPem", "stateDir",
 ] as const;
 

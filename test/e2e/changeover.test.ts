@@ -156,7 +156,7 @@ describe("a candidate that fails a negative probe", () => {
 
     it("a candidate image with a critical CVE is never promoted (image gate)", async () => {
         const live = await stack.hello();
-        stack.addBuild("1.4.0", (src) => src, { scan: { critical: 1, high: 0, findings: ["CVE-2026-4242 (critical, openssl)"] } });
+        stack.addBuild("1.4.0", (src) => src, { knownFindings: { critical: 1, high: 0, findings: ["CVE-2026-4242 (critical, openssl)"] } });
         const gated = await stack.up();
         assert.notEqual(gated.code, 0, "the update fails at the image gate");
         assert.match(gated.out, /image gate: 1\.4\.0 has 1 critical \(max 0\) vulnerabilities: CVE-2026-4242/);

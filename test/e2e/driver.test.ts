@@ -14,10 +14,13 @@ describe("repave driver", () => {
     let stack: LocalStack;
     let auditFile: string;
     const secrets: string[] = [];
+    // The sample build's content was first built three days ago: image age is measured from that build.
+    const builtAt = new Date(Date.now() - 3 * 86_400_000);
 
     before(async () => {
         stack = await LocalStack.create("driver");
         auditFile = join(stack.dir, "audit.jsonl");
+        stack.prebuild("1.1.0", builtAt);
     });
     after(async () => stack && (await stack.cleanup()));
 
@@ -56,8 +59,8 @@ describe("repave driver", () => {
         assert.deepEqual(api.replaced.map((x) => x.name), ["hello-generation"]);
         assert.ok(api.certificate.rotated && api.credentialRotated);
         assert.equal(api.image.changed, false);
-        // The sample build 1.1.0 was built 2026-11-01: its age is measured from that, not from the deploy.
-        const expectedDays = (Date.now() - Date.parse("2026-11-01T00:00:00Z")) / 86_400_000;
+        // Its age is measured from when its content was first built, not from the deploy.
+        const expectedDays = (Date.now() - builtAt.getTime()) / 86_400_000;
         assert.ok(Math.abs(Number.parseFloat(api.image.fromAge!) - expectedDays) < 0.2, `image age ${api.image.fromAge} vs ${expectedDays.toFixed(1)}d`);
 
         const md = await repave("plan", "--format", "md");

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
+import { buildImage, type ResolvedImage } from "../../components/local/image.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 const engineBin = join(repoRoot, ".engine", "bin");
@@ -111,14 +112,24 @@ export class LocalStack {
         );
     }
 
-    /** Adds build `version` to the image folder: a copy of 1.1.0 with `patch` applied to its server source. */
+    /** Adds build source `version` to the image folder: a copy of 1.1.0 with `patch` applied to its server source. */
     addBuild(version: string, patch: (source: string) => string = (s) => s, extra: Record<string, unknown> = {}): void {
         const dir = join(this.imagesDir, version);
         cpSync(join(this.imagesDir, "1.1.0"), dir, { recursive: true });
         const server = join(dir, "server.mjs");
         writeFileSync(server, patch(readFileSync(server, "utf8")));
         const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Record<string, unknown>;
-        writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version, createdAt: new Date().toISOString(), ...extra }));
+        writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version, ...extra }));
+    }
+
+    /** The program's build store (components/local/image.ts): where deploys build and date the image sources. */
+    get buildStore(): string {
+        return join(this.dir, ".repave", "builds");
+    }
+
+    /** Builds source `version` now, as if its content had first been built at `builtAt` (an old build). */
+    prebuild(version: string, builtAt: Date): ResolvedImage {
+        return buildImage(join(this.imagesDir, version), this.buildStore, builtAt);
     }
 
     removeBuild(version: string): void {

@@ -9,6 +9,8 @@ describe("policy pack on the real engine", () => {
     let stack: LocalStack;
     before(async () => {
         stack = await LocalStack.create("policy");
+        // The sample content was first built ten days ago: the build store dates it, nothing in the source does.
+        stack.prebuild("1.1.0", new Date(Date.now() - 10 * 86_400_000));
     });
     after(async () => stack && (await stack.cleanup()));
 
@@ -28,7 +30,7 @@ describe("policy pack on the real engine", () => {
         const r = await preview("--policy-pack-config", config);
         assert.notEqual(r.code, 0);
         assert.match(r.out, /\[mandatory\]\s+repave-image-max-age/);
-        assert.match(r.out, /days old \(max 1\)/);
+        assert.match(r.out, /10\.0 days old \(max 1\)/);
     });
 
     it("fires on a certificate lifetime above 90 days", async () => {
