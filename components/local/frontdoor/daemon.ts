@@ -56,10 +56,20 @@ function main(): void {
     const failed: Record<string, number> = {};
     const startedAt = new Date().toISOString();
     const cursor: Record<RouteName, number> = { production: 0, test: 0 };
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    // Pooled upstream connections are closed by the proxy after 30 s idle, before the backend's own keep-alive
+    // timeout (65 s), so a request is never written to a connection the backend is closing.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
+    const upstreamTimeoutMs = Number(process.env["REPAVE_FD_UPSTREAM_TIMEOUT_MS"] ?? 60_000);
+    // Slow clients are bounded: TLS handshake, request headers and the whole request each have a deadline.
+    const listenerOptions: https.ServerOptions = {
+        minVersion: "TLSv1.2",
+        handshakeTimeout: 10_000,
+        headersTimeout: 15_000,
+        requestTimeout: 60_000,
+    };
     const servers: Record<RouteName, https.Server> = {
-        production: https.createServer({ minVersion: "TLSv1.2" }),
-        test: https.createServer({ minVersion: "TLSv1.2" }),
+        production: https.createServer(listenerOptions),
+        test: https.createServer(listenerOptions),
     };
 
     const bump = (counter: Record<string, number>, gen: string, by: number) => {
@@ -93,6 +103,12 @@ function main(): void {
             res.writeHead(503, { "content-type": "text/plain" }).end("no generation is routed here\n");
             return;
         }
+        // Origin-form targets only ("/path?query"): absolute-form, authority-form (CONNECT) and "*" are not
+        // requests for this API, and a backend must never be handed a target it could read as another authority.
+        if (!(req.url ?? "").startsWith("/")) {
+            res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end("bad request target\n");
+            return;
+        }
         const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
         if (!route.domains.includes(host) && host !== "127.0.0.1") {
             res.writeHead(421, { "content-type": "text/plain" }).end(`misdirected request: ${host || "(no host)"}\n`);
@@ -101,14 +117,22 @@ function main(): void {
         const gen = route.generation;
         bump(inflight, gen, 1);
         let finished = false;
+        let current: http.ClientRequest | undefined;
         const finish = (ok: boolean) => {
             if (finished) return;
             finished = true;
             bump(inflight, gen, -1);
             bump(ok ? served : failed, gen, 1);
         };
-        res.on("close", () => finish(res.writableFinished && res.statusCode < 500));
-        const retryable = req.method === "GET" || req.method === "HEAD";
+        res.on("close", () => {
+            finish(res.writableFinished && res.statusCode < 500);
+            // A client that went away releases its upstream request at once (no socket held forever).
+            if (!res.writableFinished) current?.destroy();
+        });
+        // A request with a body is streamed once and never replayed; one without a body may be retried on
+        // another backend, but only when the connection failed before anything was sent: a request that
+        // reached a backend and broke it is not handed to the next one.
+        const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
         const attempt = (triesLeft: number) => {
             const backend = route.backends[cursor[name]++ % route.backends.length]!;
             const [bhost, bport] = backend.split(":");
@@ -116,6 +140,7 @@ function main(): void {
             for (const [k, v] of Object.entries(req.headers)) if (!hopByHop.has(k)) headers[k] = v;
             headers["x-forwarded-proto"] = "https";
             headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+            let sent = false;
             const upstream = http.request(
                 { host: bhost, port: Number(bport), method: req.method, path: req.url, headers, agent },
                 (up) => {
@@ -123,19 +148,32 @@ function main(): void {
                     for (const [k, v] of Object.entries(up.headers)) if (!hopByHop.has(k)) out[k] = v;
                     res.writeHead(up.statusCode ?? 502, out);
                     up.pipe(res);
+                    // A backend that dies mid-response: the client gets an error now, not a hang, and the
+                    // in-flight count is released (the drain waits on it).
+                    up.on("close", () => {
+                        if (!up.complete) res.destroy();
+                    });
                 },
             );
-            upstream.on("error", (err) => {
+            current = upstream;
+            upstream.on("socket", (socket) => {
+                if (!socket.connecting) sent = true; // a pooled keep-alive connection: the request goes out on it
+                else socket.once("connect", () => (sent = true));
+            });
+            upstream.setTimeout(upstreamTimeoutMs, () => upstream.destroy(Object.assign(new Error("upstream timed out"), { code: "ETIMEDOUT" })));
+            upstream.on("error", (err: NodeJS.ErrnoException) => {
                 if (res.headersSent) {
                     res.destroy(err);
-                } else if (retryable && triesLeft > 1) {
+                } else if (!sent && !hasBody && triesLeft > 1 && !res.destroyed) {
                     attempt(triesLeft - 1);
-                } else {
-                    res.writeHead(502, { "content-type": "text/plain" }).end(`bad gateway: ${err.message}\n`);
+                } else if (!res.destroyed) {
+                    const status = err.code === "ETIMEDOUT" ? 504 : 502;
+                    res.writeHead(status, { "content-type": "text/plain" }).end(`${status === 504 ? "gateway timeout" : "bad gateway"} (${err.code ?? err.message})\n`);
                 }
             });
-            if (retryable) upstream.end();
-            else req.pipe(upstream);
+            // Every method's body is forwarded as it came: a Content-Length always travels with its body.
+            if (hasBody) req.pipe(upstream);
+            else upstream.end();
         };
         attempt(Math.min(3, route.backends.length));
     };
@@ -197,7 +235,14 @@ function main(): void {
             server.listen(port, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
         });
 
-    (["production", "test"] as const).forEach((name) => servers[name].on("request", (q, s) => proxy(name, q, s)));
+    (["production", "test"] as const).forEach((name) => {
+        servers[name].on("request", (q, s) => proxy(name, q, s));
+        // No tunnels and no protocol switches through an API's front door: refuse them in plain words.
+        const refuse = (_req: http.IncomingMessage, socket: import("node:stream").Duplex) =>
+            socket.end("HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        servers[name].on("connect", refuse);
+        servers[name].on("upgrade", refuse);
+    });
     Promise.all([listen(servers.production, ports.production), listen(servers.test, ports.test), listen(admin, 0)])
         .then(([, , adminPort]) => {
             const info = join(stateDir, "frontdoor.json");

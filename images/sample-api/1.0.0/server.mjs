@@ -23,28 +23,53 @@ function authorized(req) {
   return matches(credential) || matches(previous) ? "ok" : "wrong";
 }
 
+const maxBody = 64 * 1024;
+
 function send(res, status, body) {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
-const server = createServer((req, res) => {
-  const url = new URL(req.url ?? "/", "http://api");
+// Only origin-form targets ("/path?query", RFC 9112 section 3.2.1) are requests for this API. The target is
+// appended to a fixed origin, never resolved against it: "//host:port" or "http://..." must not be parsed as
+// another authority (that threw, and one such request killed the process).
+function parseTarget(target) {
+  if (typeof target !== "string" || !target.startsWith("/")) return null;
+  try {
+    return new URL(`http://api.invalid${target}`);
+  } catch {
+    return null;
+  }
+}
+
+function handle(req, res) {
+  const url = parseTarget(req.url);
+  if (url === null) return send(res, 400, { error: "bad request target" });
   if (url.pathname === "/healthz") return send(res, 200, { status: "ok", generation, version });
   const auth = authorized(req);
   if (auth === "missing") return send(res, 401, { error: "authentication required" });
   if (auth === "wrong") return send(res, 403, { error: "forbidden" });
   if (req.method === "GET" && url.pathname === "/v1/hello") {
-    const delay = Math.min(Number(url.searchParams.get("delayMs") ?? 0), 5000);
+    const delay = Math.min(Math.max(Number(url.searchParams.get("delayMs") ?? 0) || 0, 0), 5000);
     setTimeout(() => send(res, 200, { message: "hello", generation, version, release: "1.0" }), delay);
     return;
   }
   if (req.method === "POST" && url.pathname === "/v1/echo") {
+    // Bodies are bounded: a caller cannot make the process hold more than maxBody bytes.
     let raw = "";
+    let tooLarge = false;
     req.setEncoding("utf8");
-    req.on("data", (chunk) => (raw += chunk));
+    req.on("data", (chunk) => {
+      if (tooLarge) return;
+      raw += chunk;
+      if (raw.length > maxBody) {
+        tooLarge = true;
+        send(res, 413, { error: `body larger than ${maxBody} bytes` });
+      }
+    });
     req.on("end", () => {
+      if (tooLarge) return;
       try {
         send(res, 200, { echo: JSON.parse(raw), generation });
       } catch {
@@ -54,6 +79,17 @@ const server = createServer((req, res) => {
     return;
   }
   send(res, 404, { error: "not found" });
+}
+
+const server = createServer((req, res) => {
+  // A request never kills the process: an unexpected error answers 500 and is logged, and the server goes on.
+  try {
+    handle(req, res);
+  } catch (err) {
+    console.error(`request ${req.method} failed: ${err?.stack ?? err}`);
+    if (!res.headersSent) send(res, 500, { error: "internal error" });
+    else res.destroy();
+  }
 });
 server.keepAliveTimeout = 65_000;
 
