@@ -33,14 +33,16 @@ layer() {
 }
 
 # image NAME TAG CONFIG_JSON LAYERDIR... : adds NAME:TAG to OUT/oci/NAME (index.json rewritten at the end)
-declare -A entries=()
+declare -A entries=() layers_done=()
 image() {
   local name=$1 tag=$2 cfg=$3
   shift 3
   local layout="$out/oci/$name" dir l layers="" diffs="" d s id
   mkdir -p "$layout"
   for dir in "$@"; do
-    read -r d s id < <(layer "$layout" "$dir")
+    # A layer shared by several tags (the Node runtime) is built once per layout.
+    [ -n "${layers_done[$layout|$dir]:-}" ] || layers_done[$layout|$dir]=$(layer "$layout" "$dir")
+    read -r d s id <<<"${layers_done[$layout|$dir]}"
     layers+="${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$d\",\"size\":$s}"
     diffs+="${diffs:+,}\"$id\""
   done

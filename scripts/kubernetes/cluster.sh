@@ -32,7 +32,7 @@ REGISTRY_USER=repave
 BLACKHOLE="https://127.0.0.1:1"   # where containerd sends every registry but ours: refused at once
 MARK="repave-cluster"             # comment on the iptables rules this script adds itself
 DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy registry)
-DEBS=(containerd runc containernetworking-plugins etcd-server iptables conntrack socat skopeo apache2-utils openssl iproute2)
+DEBS=(containerd runc containernetworking-plugins etcd-server iptables conntrack socat skopeo apache2-utils openssl iproute2 curl)
 
 need_root() {
   [ "$(id -u)" -eq 0 ] && return 0
@@ -64,19 +64,23 @@ start() {
   echo $! >"$S/run/$name.pid"
 }
 
-# stop NAME SECONDS : SIGTERM, then SIGKILL after SECONDS (the apiserver often ignores SIGTERM for > 10 s)
+# stop SECONDS NAME... : SIGTERM to all, then SIGKILL to those still running after SECONDS (the apiserver often
+# ignores SIGTERM for > 10 s)
 stop() {
-  local name=$1 limit=$2 p
-  p=$(cat "$S/run/$name.pid" 2>/dev/null) || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null || true
-    local i=0
-    while kill -0 "$p" 2>/dev/null && [ $i -lt $((limit * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$p" 2>/dev/null || true
-    i=0
-    while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  fi
-  rm -f "$S/run/$name.pid"
+  local limit=$1 name p pids=() i
+  shift
+  for name in "$@"; do
+    p=$(cat "$S/run/$name.pid" 2>/dev/null) || continue
+    kill -TERM "$p" 2>/dev/null && pids+=("$p")
+    rm -f "$S/run/$name.pid"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  running() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+  i=0
+  while running && [ $i -lt $((limit * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  i=0
+  while running && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
 K8S=$(cat "$S/run/k8s.dir" 2>/dev/null || true)   # the Kubernetes binaries this cluster runs (set by `up`)
@@ -190,11 +194,15 @@ net_up() {
   echo 1 >/proc/sys/net/ipv4/ip_forward
   [ -f /proc/sys/net/bridge/bridge-nf-call-iptables ] && echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
   [ -f /proc/sys/net/bridge/bridge-nf-call-ip6tables ] && echo 1 >/proc/sys/net/bridge/bridge-nf-call-ip6tables
-  local dev t
+  # Nothing is forwarded to the uplink while the cluster runs: in filter FORWARD, and in mangle FORWARD too, which
+  # runs before it (kube-proxy inserts ACCEPT rules at the top of filter FORWARD).
+  local dev t table
   for dev in $(uplinks); do
     for t in iptables ip6tables; do
-      $t -C FORWARD -o "$dev" -m comment --comment "$MARK" -j DROP 2>/dev/null ||
-        $t -I FORWARD -o "$dev" -m comment --comment "$MARK" -j DROP
+      for table in mangle filter; do
+        $t -t $table -C FORWARD -o "$dev" -m comment --comment "$MARK" -j DROP 2>/dev/null ||
+          $t -t $table -I FORWARD -o "$dev" -m comment --comment "$MARK" -j DROP
+      done
     done
   done
 }
@@ -463,6 +471,7 @@ up() {
   local registry images
   registry=$(bash "$root/scripts/kubernetes/build.sh" --dir registry)
   images=$(bash "$root/scripts/kubernetes/build.sh" --dir images)
+  bash "$root/scripts/kubernetes/build.sh" crictl   # `down` removes pods through it
   mkdir -p "$S/run" "$S/logs"
   echo "$K8S" >"$S/run/k8s.dir"
   save_outside
@@ -544,7 +553,7 @@ down() {
   [ -d "$S" ] || { log "already down"; return 0; }
   local t0=$SECONDS
   K8S=$(cat "$S/run/k8s.dir" 2>/dev/null || true)
-  stop kubelet 10
+  stop 10 kubelet
   # Pods first, through the runtime: CNI releases addresses and links, mounts and network namespaces go with them.
   if alive containerd && [ -n "$K8S" ]; then
     local crictl
@@ -553,9 +562,8 @@ down() {
       timeout 60 "$crictl" --runtime-endpoint "unix://$S/containerd/containerd.sock" --timeout 20s rmp -a -f >/dev/null 2>&1 || true
     fi
   fi
-  local d
-  for d in kube-proxy kube-scheduler kube-controller-manager kube-apiserver registry etcd; do stop "$d" 5; done
-  stop containerd 10
+  stop 5 kube-proxy kube-scheduler kube-controller-manager kube-apiserver registry etcd
+  stop 10 containerd
   # Shims and container processes that outlived containerd: only those of this cluster (its socket path).
   local p
   for p in $(pgrep -f -- "containerd-shim-runc-v2 .*-address $S/containerd/containerd.sock" || true); do
