@@ -32,7 +32,7 @@ REGISTRY_USER=repave
 BLACKHOLE="https://127.0.0.1:1"   # where containerd sends every registry but ours: refused at once
 MARK="repave-cluster"             # comment on the iptables rules this script adds itself
 DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy registry)
-DEBS=(containerd runc containernetworking-plugins etcd-server iptables conntrack socat skopeo apache2-utils openssl iproute2 curl)
+DEBS=(containerd runc containernetworking-plugins etcd-server iptables conntrack skopeo apache2-utils openssl iproute2 curl)
 
 need_root() {
   [ "$(id -u)" -eq 0 ] && return 0
@@ -54,7 +54,9 @@ wait_for() {
   done
 }
 
-alive() { local p; p=$(cat "$S/run/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+# A process that runs (a zombie does not: the daemons' parent is gone, and whoever adopts them may not reap them).
+running_pid() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) && [ -n "$st" ] && [ "$st" != Z ]; }
+alive() { local p; p=$(cat "$S/run/$1.pid" 2>/dev/null) && running_pid "$p"; }
 
 # start NAME COMMAND... : runs a daemon in its own session, logs to $S/logs/NAME.log
 start() {
@@ -75,7 +77,7 @@ stop() {
     rm -f "$S/run/$name.pid"
   done
   [ ${#pids[@]} -gt 0 ] || return 0
-  running() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+  running() { for p in "${pids[@]}"; do running_pid "$p" && return 0; done; return 1; }
   i=0
   while running && [ $i -lt $((limit * 10)) ]; do sleep 0.1; i=$((i + 1)); done
   kill -KILL "${pids[@]}" 2>/dev/null || true

@@ -87,6 +87,7 @@ t0=$SECONDS
 pulumi up --yes --skip-preview --non-interactive >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; exit 1; }
 echo "provider-smoke: up $((SECONDS - t0))s"
 tail -n 12 "$tmp/up.log"
+grep -iE 'warning|download' "$tmp/up.log" "$tmp/preview.log" || echo "provider-smoke: no warning and no download in preview/up"
 ns=$(pulumi stack output namespace)
 dep=$(pulumi stack output deployment)
 "$K8S/bin/kubectl" -n "$ns" get deployment "$dep" -o wide
