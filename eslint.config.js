@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", ".engine/", ".pulumi-state/", ".pulumi-home/", ".repave/", "images/**/*.mjs"] },
+    { ignores: ["node_modules/", "dist/", ".engine/", ".pulumi-state/", ".pulumi-home/", ".repave/", "images/**/*.mjs", "cluster/**/*.mjs"] },
     js.configs.recommended,
     ...tseslint.configs.recommendedTypeChecked,
     {

@@ -55,6 +55,6 @@ export class AuditLog {
         if (leak) throw new Error(`audit: refusing to write an event that looks like it holds a secret (${leak.source}) at step ${step}`);
         this.events.push(event);
         if (this.file) appendFileSync(this.file, `${line}\n`, { mode: 0o600 });
-        else process.stdout.write(`${line}\n`);
+        else process.stderr.write(`${line}\n`); // stdout is for data (plan, status)
     }
 }

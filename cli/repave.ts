@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-// The repave driver: the Automation API over the project's own engine, for CD pipelines, scheduled repaves and
-// engineers reading a plan. Every step writes one audit line (stdout, or --audit-file).
+// The repave driver: the Automation API over the resolved Pulumi CLI (cli/engine.ts), for CD pipelines, scheduled
+// repaves and engineers reading a plan. Streams compose: data (plan, status) on stdout; progress, messages and the
+// audit trail (one JSON line per step) on stderr, or the audit trail in --audit-file.
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { durationMs } from "../components/spec.ts";
 import { AuditLog } from "./audit.ts";
 import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
 import { rollback, rollbackTargets } from "./rollback.ts";
-import { run } from "./run.ts";
+import { CancelledError, run } from "./run.ts";
 import { renderStatus, statusOf } from "./status.ts";
-import { openStack } from "./workspace.ts";
+import { resolveEngine } from "./engine.ts";
+import { openStack, projectRoot } from "./workspace.ts";
 
-export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64 } as const;
+export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64, cancelled: 130 } as const;
 
 const usage = `usage: repave <command> [options]
 
@@ -24,19 +27,39 @@ commands:
   status     per API: generation, ages, certificate expiry. Exit 3 when anything is past policy.
   rollback   redeploy the image the previous generation ran, as a new gated generation.
   recover    after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphans.
+  engine     which Pulumi CLI the driver uses, and why (REPAVE_ENGINE=auto|path|project, REPAVE_PULUMI=path).
 
 options:
   --stack NAME             stack (default: local)
   --cwd DIR                project folder (default: this project)
   --format text|md|json    output of plan/status (default: text; plan's text is its Markdown)
   --out FILE               also write the plan/status output to FILE (e.g. for a PR comment)
-  --audit-file FILE        append audit events to FILE instead of stdout
+  --audit-file FILE        append audit events to FILE instead of stderr
   --if-older-than DUR      run: e.g. 12h, 7d
   --max-age DUR            status: oldest generation/credential allowed (default 7d)
   --max-image-age DUR      status: oldest image allowed (default 30d)
   --min-cert-validity DUR  status: least certificate validity left (default 7d)`;
 
 class UsageError extends Error {}
+
+/**
+ * Ctrl-C (SIGINT) and a CI runner's cancel (SIGINT, then SIGTERM): the first asks the engine to cancel cleanly
+ * - it finishes the steps in flight, writes its checkpoint and releases the lock - by forwarding exactly one
+ * SIGINT (the CLI runs in its own process group, so the terminal's signal does not reach it twice). Later signals
+ * only say that the cancel is under way; `kill -9` remains for those who mean it.
+ */
+function cancelOnSignals(controller: AbortController): void {
+    const onSignal = (signal: NodeJS.Signals) => {
+        if (!controller.signal.aborted) {
+            console.error(`repave: ${signal}: asking the engine to cancel at a safe point (steps in flight finish; traffic stays where it is)...`);
+            controller.abort();
+        } else {
+            console.error(`repave: ${signal}: the cancel is under way; waiting for the engine to stop at a safe point.`);
+        }
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+}
 
 function duration(flag: string, text: string | undefined, fallback?: string): number | undefined {
     const value = text ?? fallback;
@@ -81,15 +104,10 @@ async function main(argv: string[]): Promise<number> {
     if (!["text", "md", "json"].includes(values.format)) throw new UsageError(`--format: "${values.format}" is not one of text, md, json`);
     const audit = new AuditLog(values.stack, values["audit-file"]);
     const controller = new AbortController();
-    // SIGINT: let the engine cancel cleanly (it finishes in-flight steps and writes its checkpoint).
-    process.once("SIGINT", () => {
-        console.error("repave: interrupted; asking the engine to cancel cleanly...");
-        controller.abort();
-    });
+    cancelOnSignals(controller);
     const emit = (text: string) => {
         if (values.out) writeFileSync(values.out, `${text}\n`);
-        // With audit events on stdout, reports go to stderr so both stay parseable.
-        (values["audit-file"] ? console.log : console.error)(text);
+        process.stdout.write(`${text}\n`);
     };
     const progress = (text: string) => process.stderr.write(text);
     const stack = () => openStack(values.stack, values.cwd);
@@ -152,6 +170,11 @@ async function main(argv: string[]): Promise<number> {
             );
             return exitCodes.ok;
         }
+        case "engine": {
+            const engine = resolveEngine(resolve(values.cwd ?? projectRoot));
+            emit(values.format === "json" ? JSON.stringify(engine, null, 2) : `repave uses ${engine.reason}`);
+            return exitCodes.ok;
+        }
         default:
             throw new UsageError(`unknown command "${command}"`);
     }
@@ -165,6 +188,6 @@ main(process.argv.slice(2)).then(
             process.exit(exitCodes.usage);
         }
         console.error(`repave: ${err.message}`);
-        process.exit(exitCodes.failed);
+        process.exit(err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed);
     },
 );

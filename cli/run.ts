@@ -5,6 +5,9 @@ import type { AuditLog } from "./audit.ts";
 import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
 import { plan } from "./plan.ts";
 
+/** The run was cancelled by a signal (Ctrl-C, a CI runner's cancel) and stopped cleanly. */
+export class CancelledError extends Error {}
+
 export interface RunOptions {
     ifOlderThan?: number;
     signal?: AbortSignal;
@@ -54,6 +57,11 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
         await stack.up({ onOutput: options.onOutput, signal: options.signal });
     } catch (err) {
         const message = String((err as Error).message);
+        if (options.signal?.aborted) {
+            const summary = "cancelled: the engine stopped at a safe point; traffic stays on the generation that served before";
+            audit.write("run.update", "failed", { details: { error: summary, durationMs: Date.now() - started } });
+            throw new CancelledError(summary);
+        }
         const summary = /locked/.test(message)
             ? "the stack is locked by another update (or a killed one): wait for it, or run `repave recover`"
             : (/error: (.*)/.exec(message)?.[1] ?? "the update failed").slice(0, 500);

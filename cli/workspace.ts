@@ -1,36 +1,61 @@
-// The driver's handle on a stack: the Automation API over the project's own engine (.engine/bin/pulumi), with the
-// same defaults as scripts/env.sh. Nothing here assumes a file backend: PULUMI_BACKEND_URL wins when set.
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation/index.js";
+// The driver's handle on a stack: the Automation API over the resolved Pulumi CLI (cli/engine.ts), in the
+// environment cli/environment.ts decides (backend, PULUMI_HOME, passphrase).
+import { LocalWorkspace, PulumiCommand, StackNotFoundError, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { packageRoot, resolveEngine, type Engine } from "./engine.ts";
+import { engineEnv } from "./environment.ts";
 
-export const projectRoot = resolve(import.meta.dirname, "..");
+/** The project folder the driver works in when not told (this repository, used as a ready project). */
+export const projectRoot = packageRoot;
 
-export function engineEnv(workDir: string): Record<string, string> {
-    const env: Record<string, string> = {
-        PATH: `${join(projectRoot, ".engine", "bin")}:${join(projectRoot, "node_modules", ".bin")}:${process.env["PATH"] ?? ""}`,
-        PULUMI_HOME: process.env["PULUMI_HOME"] ?? join(workDir, ".pulumi-home"),
-        PULUMI_BACKEND_URL: process.env["PULUMI_BACKEND_URL"] ?? `file://${join(workDir, ".pulumi-state")}`,
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    };
-    if (!process.env["PULUMI_CONFIG_PASSPHRASE"] && !process.env["PULUMI_CONFIG_PASSPHRASE_FILE"]) {
-        env["PULUMI_CONFIG_PASSPHRASE"] = "repave-local-only";
+export class StackMissingError extends Error {}
+
+/**
+ * An install root for PulumiCommand (`<root>/bin/pulumi`) whose CLI runs in its own process group (setsid): a
+ * terminal's Ctrl-C then reaches the driver alone, and the driver forwards exactly one SIGINT - the engine's
+ * "cancel cleanly at a safe point". Without it the engine got two (the terminal's and the driver's), which means
+ * "terminate now", and left the stack locked.
+ */
+export function installRoot(engine: Engine): string {
+    const setsid = ["/usr/bin/setsid", "/bin/setsid"].find((f) => existsSync(f));
+    if (!setsid) return basename(engine.binDir) === "bin" ? dirname(engine.binDir) : engine.binDir; // best effort
+    const cache = process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache");
+    const root = join(cache, "repave", `engine-${createHash("sha256").update(engine.pulumi).digest("hex").slice(0, 12)}`);
+    const wrapper = join(root, "bin", "pulumi");
+    const script = `#!/bin/sh\n# Written by repave (cli/workspace.ts): the CLI in its own process group.\nexec ${setsid} ${JSON.stringify(engine.pulumi)} "$@"\n`;
+    if (!existsSync(wrapper) || readFileSync(wrapper, "utf8") !== script) {
+        mkdirSync(join(root, "bin"), { recursive: true, mode: 0o700 });
+        writeFileSync(`${wrapper}.tmp`, script, { mode: 0o700 });
+        renameSync(`${wrapper}.tmp`, wrapper);
     }
-    if (env["PULUMI_BACKEND_URL"]!.startsWith("file://")) mkdirSync(env["PULUMI_BACKEND_URL"]!.slice(7), { recursive: true });
-    return env;
+    return root;
+}
+
+export interface OpenedStack {
+    stack: Stack;
+    engine: Engine;
 }
 
 export async function openStack(stackName: string, workDir = projectRoot, extraEnv: Record<string, string> = {}): Promise<Stack> {
-    const pulumiCommand = await PulumiCommand.get({ root: join(projectRoot, ".engine") });
+    return (await openStackWithEngine(stackName, workDir, extraEnv)).stack;
+}
+
+export async function openStackWithEngine(stackName: string, workDir = projectRoot, extraEnv: Record<string, string> = {}): Promise<OpenedStack> {
+    const dir = resolve(workDir);
+    const engine = resolveEngine(dir);
+    // PulumiCommand wants an install root whose bin/ holds the CLI; our version check above is the stricter one.
+    const pulumiCommand = await PulumiCommand.get({ root: installRoot(engine), skipVersionCheck: true });
     try {
-        return await LocalWorkspace.selectStack({ stackName, workDir }, { pulumiCommand, envVars: { ...engineEnv(workDir), ...extraEnv } });
+        const stack = await LocalWorkspace.selectStack({ stackName, workDir: dir }, { pulumiCommand, envVars: { ...engineEnv(dir, engine), ...extraEnv } });
+        return { stack, engine };
     } catch (err) {
-        const text = String((err as Error).message);
-        if (/no stack named|not found/i.test(text)) {
-            throw new Error(`stack "${stackName}" does not exist in this backend (hint: \`npm run up:local\` creates "local", or pass --stack)`);
+        if (err instanceof StackNotFoundError) {
+            throw new StackMissingError(`stack "${stackName}" does not exist in this backend (hint: \`npm run up:local\` creates "local", or pass --stack)`);
         }
         throw err;
     }
@@ -42,7 +67,7 @@ export async function openStack(stackName: string, workDir = projectRoot, extraE
  */
 export async function pulumiJson<T>(stack: Stack, args: string[]): Promise<T> {
     const ws = stack.workspace as LocalWorkspace;
-    const { stdout } = await promisify(execFile)(join(projectRoot, ".engine", "bin", "pulumi"), [...args, "--json", "--stack", stack.name], {
+    const { stdout } = await promisify(execFile)(ws.pulumiCommand.command, [...args, "--json", "--stack", stack.name], {
         cwd: ws.workDir,
         env: { ...process.env, ...ws.envVars },
         maxBuffer: 64 * 1024 * 1024,

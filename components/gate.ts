@@ -4,10 +4,10 @@
 // data, not by convention.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "./changeover.ts";
-import { fileURLToPath } from "node:url";
 import type { ProbeResult, ProbeSuite } from "./probes.ts";
 import { readScanReport, type ScanPolicy, type ScanSummary } from "./scan.ts";
 import type { StatelessApiSpec } from "./spec.ts";
+import { moduleFile } from "./module-file.ts";
 
 export interface ProbeGateInputs {
     api: string;
@@ -33,8 +33,8 @@ export interface ProbeGateOutputs {
     results: ProbeResult[];
 }
 
-const PROBES = fileURLToPath(new URL("./probes.ts", import.meta.url));
-const SCAN = fileURLToPath(new URL("./scan.ts", import.meta.url));
+const PROBES = moduleFile("./probes.ts", import.meta.url);
+const SCAN = moduleFile("./scan.ts", import.meta.url);
 
 /** @internal Runs inside the dynamic-provider process. */
 async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {

@@ -5,13 +5,13 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";
-import { fileURLToPath } from "node:url";
 import { frontDoorOptions, type Changeover } from "../changeover.ts";
 import { statusMatches } from "../spec.ts";
 import type { AwsTarget } from "./args.ts";
 import { stableTags } from "./frontDoor.ts";
+import { moduleFile } from "../module-file.ts";
 
-const PROBES = fileURLToPath(new URL("../probes.ts", import.meta.url));
+const PROBES = moduleFile("../probes.ts", import.meta.url);
 
 /** Node flags stripTypeScriptTypes as experimental and would print that on every deploy; silence only this call. */
 function stripTypes(code: string): string {

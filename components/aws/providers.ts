@@ -8,10 +8,10 @@
 // process.getBuiltinModule and the shared probe runner is loaded by absolute path, as in components/gate.ts.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
-import { fileURLToPath } from "node:url";
 import type { ProbeResult, ProbeSuite } from "../probes.ts";
+import { moduleFile } from "../module-file.ts";
 
-const PROBES = fileURLToPath(new URL("../probes.ts", import.meta.url));
+const PROBES = moduleFile("../probes.ts", import.meta.url);
 
 
 // -------------------------------------------------------------------------------------- generation credential

@@ -8,11 +8,11 @@
 // X.509 is the local target's PKI (components/local/pki.ts), loaded by path inside the provider process.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
-import { fileURLToPath } from "node:url";
 import type * as Pki from "../local/pki.ts";
+import { moduleFile } from "../module-file.ts";
 
 /** @internal Loaded inside the dynamic-provider process, where only builtins and this path are available. */
-const PKI = fileURLToPath(new URL("../local/pki.ts", import.meta.url));
+const PKI = moduleFile("../local/pki.ts", import.meta.url);
 const loadPki = (): typeof Pki => process.getBuiltinModule("node:module").createRequire(PKI)(PKI) as typeof Pki;
 
 type Props = Record<string, unknown>;

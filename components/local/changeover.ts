@@ -5,15 +5,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runPositive, runProbeSuite, summarize, type ProbeResult, type ProbeSuite } from "../probes.ts";
 import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
 import { checkScan } from "../scan.ts";
 import { hashBuild } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
 import { isOurs, sleep, startDetached, stop, waitForFile } from "./processes.ts";
+import { moduleFile } from "../module-file.ts";
 
-const daemonScript = fileURLToPath(new URL("./frontdoor/daemon.ts", import.meta.url));
+const daemonScript = moduleFile("./frontdoor/daemon.ts", import.meta.url);
 
 export interface HealthCheck {
     path: string;

@@ -3,11 +3,11 @@
 // changeover.ts by absolute path inside the provider process and call one step of it.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
-import { fileURLToPath } from "node:url";
 import type * as Changeover from "./changeover.ts";
+import { moduleFile } from "../module-file.ts";
 
 /** @internal Loaded inside the dynamic-provider process, where only builtins and this path are available. */
-const CHANGEOVER = fileURLToPath(new URL("./changeover.ts", import.meta.url));
+const CHANGEOVER = moduleFile("./changeover.ts", import.meta.url);
 
 const load = (): typeof Changeover => {
     const nodeModule = process.getBuiltinModule("node:module");

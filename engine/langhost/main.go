@@ -1,10 +1,13 @@
 // Command pulumi-language-nodejs is repave's Node.js language host for the Pulumi engine.
 //
 // Why it exists: Pulumi's own host lives in a nested Go module with no version tags, and the module proxy this
-// project can reach does not serve it at any commit (see engine/README.md for the exact error). The engine (CLI,
-// deployment engine, state, providers) is the real one built from pkg/v3; this host only does what a language
-// host must do for a Node.js program: start @pulumi/pulumi's own `cmd/run` entry point with the engine's
-// monitor address, config and flags, and report how it ended.
+// project can reach does not serve it at any commit (see engine/README.md). The engine (CLI, deployment engine,
+// state, providers) is the real one built from pkg/v3; this host keeps to the contract of Pulumi's own host for
+// everything a user of a Node.js program can observe: it starts @pulumi/pulumi's own entry points (cmd/run,
+// cmd/run-policy-pack, cmd/run-plugin), reports the packages the program requires from node_modules so the engine
+// installs their plugins, installs dependencies for `pulumi install`, passes policy packs the stack's configuration,
+// honours the runtime options, and interrupts node gracefully when the engine cancels. engine/README.md lists what
+// it leaves out (code generation, debugging, synchronous invokes) and why.
 package main
 
 import (
@@ -12,63 +15,146 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	sdk "github.com/pulumi/pulumi/sdk/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/logging"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	"github.com/pulumi/pulumi/sdk/v3/nodejs/npm"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
-// version is stamped by build.sh with the engine release it was built beside.
+// version is stamped by build-engine.sh with the engine release it was built beside.
 var version = "dev"
 
-// exitAfterReportedError is the exit code @pulumi/pulumi's cmd/run uses when the program failed and the error
+// exitAfterReportedError is the exit code @pulumi/pulumi's entry points use when the program failed and the error
 // has already been shown to the user: the engine must not print a second, generic message.
 const exitAfterReportedError = 32
 
+const (
+	defaultRunPath    = "@pulumi/pulumi/cmd/run"
+	pluginRunPath     = "@pulumi/pulumi/cmd/run-plugin"
+	policyPackRunPath = "@pulumi/pulumi/cmd/run-policy-pack"
+	// runPathOverride replaces cmd/run (and cmd/run-plugin) with another script, as in Pulumi's host (for tests).
+	runPathOverride = "PULUMI_LANGUAGE_NODEJS_RUN_PATH"
+)
+
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
+
 	engineAddress string
+	tracing       string
+
+	// cancelCtx is cancelled by the engine's Cancel RPC: every running program is interrupted.
+	cancelCtx  context.Context
+	cancelFunc context.CancelFunc
+	// shutdown stops serving (SIGINT to this process, or the engine no longer answering health checks).
+	shutdown context.CancelFunc
+}
+
+func newHost(engineAddress, tracing string, shutdown context.CancelFunc) *host {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &host{engineAddress: engineAddress, tracing: tracing, cancelCtx: ctx, cancelFunc: cancel, shutdown: shutdown}
+}
+
+// hostFlags are the arguments the engine passes: logging and tracing flags, then the engine's address (last).
+type hostFlags struct {
+	engineAddress string
+	tracing       string
+	verbose       int
+	logToStderr   bool
+	showVersion   bool
+}
+
+func parseHostFlags(args []string) hostFlags {
+	var f hostFlags
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") {
+			f.engineAddress = arg
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		switch name {
+		case "tracing":
+			if !hasValue && i+1 < len(args) {
+				i++
+				value = args[i]
+			}
+			f.tracing = value
+		case "v":
+			f.verbose, _ = strconv.Atoi(value)
+		case "logtostderr":
+			f.logToStderr = !hasValue || value == "true"
+		case "version":
+			f.showVersion = true
+		}
+	}
+	return f
 }
 
 func main() {
-	engineAddress := ""
-	for _, arg := range os.Args[1:] {
-		// The engine passes flags (-tracing, -root, ...) before its own address; only the address matters here.
-		if !strings.HasPrefix(arg, "-") {
-			engineAddress = arg
+	flags := parseHostFlags(os.Args[1:])
+	if flags.showVersion {
+		fmt.Println(version)
+		return
+	}
+	logging.InitLogging(flags.logToStderr, flags.verbose, false)
+
+	// SIGINT (the engine interrupts its plugins' process groups on shutdown) stops serving once in-flight calls end.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	stopServing := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		stop()
+		close(stopServing)
+	}()
+	if flags.engineAddress != "" {
+		// An engine that was killed leaves no one to close us: stop when it stops answering.
+		if err := rpcutil.Healthcheck(ctx, flags.engineAddress, 5*time.Minute, stop); err != nil {
+			fmt.Fprintf(os.Stderr, "fatal: could not start health check: %v\n", err)
+			os.Exit(1)
 		}
 	}
-	h := &host{engineAddress: engineAddress}
+
+	h := newHost(flags.engineAddress, flags.tracing, stop)
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stopServing,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
 			return nil
 		},
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		fmt.Fprintf(os.Stderr, "fatal: could not start language host RPC server: %v\n", err)
 		os.Exit(1)
 	}
 	// The engine reads the port from the first line of stdout.
 	fmt.Printf("%d\n", handle.Port)
 	if err := <-handle.Done; err != nil {
-		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		fmt.Fprintf(os.Stderr, "fatal: language host RPC stopped serving: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func (h *host) Handshake(_ context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
-	if h.engineAddress == "" {
-		h.engineAddress = req.GetEngineAddress()
+func (h *host) Handshake(ctx context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
+	h.engineAddress = req.GetEngineAddress()
+	if h.engineAddress != "" && h.shutdown != nil {
+		if err := rpcutil.Healthcheck(context.Background(), h.engineAddress, 5*time.Minute, h.shutdown); err != nil {
+			return nil, fmt.Errorf("could not start health check: %w", err)
+		}
 	}
 	return &pulumirpc.LanguageHandshakeResponse{}, nil
 }
@@ -77,76 +163,167 @@ func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.Plugin
 	return &pulumirpc.PluginInfo{Version: version}, nil
 }
 
-// Plugins are resolved from what the program registers; repave's local target needs only the dynamic-provider
-// shim, which is on PATH beside the CLI.
-func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
-	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+// Cancel interrupts every running program (SIGINT, then SIGKILL after gracePeriod).
+func (h *host) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	h.cancelFunc()
+	return &emptypb.Empty{}, nil
 }
 
-func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
-	return &pulumirpc.GetRequiredPackagesResponse{}, nil
-}
-
-// Dependencies are installed by `npm ci` (scripts/setup.sh), never by the engine.
-func (h *host) InstallDependencies(*pulumirpc.InstallDependenciesRequest, grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
-	return nil
-}
-
-func (h *host) GetProgramDependencies(context.Context, *pulumirpc.GetProgramDependenciesRequest) (*pulumirpc.GetProgramDependenciesResponse, error) {
-	return &pulumirpc.GetProgramDependenciesResponse{}, nil
-}
-
-func (h *host) About(context.Context, *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
-	node := nodeExecutable()
-	out, err := exec.Command(node, "--version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("running %s --version: %w", node, err)
+// programDirectory is where the program (or plugin) lives: ProgramInfo's directory, else the request's pwd.
+func programDirectory(info *pulumirpc.ProgramInfo, pwd string) string {
+	if info != nil && info.GetProgramDirectory() != "" {
+		return info.GetProgramDirectory()
 	}
-	return &pulumirpc.AboutResponse{Executable: node, Version: strings.TrimSpace(string(out))}, nil
+	return pwd
 }
 
+// GetRequiredPackages reports the resource packages installed in the program's node_modules (see packages.go);
+// the engine installs their plugins before a deployment and pins default providers to their versions.
+func (h *host) GetRequiredPackages(_ context.Context, req *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	d := h.discover(programDirectory(req.GetInfo(), ""))
+	return &pulumirpc.GetRequiredPackagesResponse{Packages: d.packages}, nil
+}
+
+// GetRequiredPlugins is the same answer for engines that predate packages: the plugins under the packages.
+func (h *host) GetRequiredPlugins(_ context.Context, req *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	d := h.discover(programDirectory(req.GetInfo(), req.GetPwd()))
+	return &pulumirpc.GetRequiredPluginsResponse{Plugins: d.plugins()}, nil
+}
+
+func (h *host) discover(dir string) *discovery {
+	if dir == "" {
+		dir = "."
+	}
+	start := time.Now()
+	d := discoverPackages(dir)
+	if msg := d.sdkConflict(); msg != "" {
+		fmt.Fprint(os.Stderr, msg)
+	}
+	for _, err := range d.problems {
+		logging.V(3).Infof("discovering required packages: %v", err)
+	}
+	for _, p := range d.packages {
+		logging.V(5).Infof("required package: %s %s (server %q)", p.GetName(), p.GetVersion(), p.GetServer())
+	}
+	logging.V(5).Infof("discovered %d required packages in %s (%d package.json files, %d directories, %v)",
+		len(d.packages), dir, d.manifestCount, len(d.visitedDirs), time.Since(start))
+	return d
+}
+
+// InstallDependencies installs the program's (or plugin's) node_modules with its package manager, streaming the
+// package manager's output; `pulumi install` then installs the plugins GetRequiredPackages reports.
+func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest, server grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
+	closer, stdout, stderr, err := rpcutil.MakeInstallDependenciesStreams(&installStream{ServerStreamingServer: server}, req.GetIsTerminal())
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	opts, err := parseOptions(req.GetInfo())
+	if err != nil {
+		return fmt.Errorf("failed to parse options: %w", err)
+	}
+	dir := programDirectory(req.GetInfo(), req.GetDirectory())
+	fmt.Fprint(stdout, "Installing dependencies...\n\n")
+	root := dir
+	if ws, err := npm.FindWorkspaceRoot(dir); err == nil {
+		fmt.Fprintf(stdout, "Detected workspace root at %s\n", ws)
+		root = ws
+	} else if !errors.Is(err, npm.ErrNotInWorkspace) {
+		return fmt.Errorf("failure while trying to find workspace root: %w", err)
+	}
+	if _, err := npm.Install(server.Context(), opts.packagemanager, root, opts.production, stdout, stderr); err != nil {
+		return fmt.Errorf("installing dependencies in %s: %w", root, err)
+	}
+	fmt.Fprint(stdout, "Finished installing dependencies\n\n")
+	return closer.Close()
+}
+
+func (h *host) GetProgramDependencies(ctx context.Context, req *pulumirpc.GetProgramDependenciesRequest) (*pulumirpc.GetProgramDependenciesResponse, error) {
+	opts, err := parseOptions(req.GetInfo())
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse options: %w", err)
+	}
+	dir := programDirectory(req.GetInfo(), req.GetPwd())
+	pm, err := npm.ResolvePackageManager(opts.packagemanager, dir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to determine package manager: %w", err)
+	}
+	packages, err := pm.ListPackages(ctx, dir, req.GetTransitiveDependencies())
+	if err != nil {
+		return nil, fmt.Errorf("failed to get node dependencies: %w", err)
+	}
+	deps := make([]*pulumirpc.DependencyInfo, 0, len(packages))
+	for _, p := range packages {
+		deps = append(deps, &pulumirpc.DependencyInfo{Name: p.Name, Version: p.Version})
+	}
+	return &pulumirpc.GetProgramDependenciesResponse{Dependencies: deps}, nil
+}
+
+func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	node, err := nodeExecutable()
+	if err != nil {
+		return nil, err
+	}
+	resp := &pulumirpc.AboutResponse{Executable: node, Metadata: map[string]string{}}
+	if out, err := exec.CommandContext(ctx, node, "--version").Output(); err == nil {
+		resp.Version = strings.TrimSpace(string(out))
+	}
+	dir := programDirectory(req.GetInfo(), "")
+	if opts, err := parseOptions(req.GetInfo()); err == nil && dir != "" {
+		if pm, err := npm.ResolvePackageManager(opts.packagemanager, dir); err == nil {
+			resp.Metadata["packagemanager"] = pm.Name()
+			if v, err := pm.Version(); err == nil {
+				resp.Metadata["packagemanagerVersion"] = v.String()
+			}
+		}
+		ts := exec.CommandContext(ctx, node, "-e", "console.log(require('typescript/package.json').version)")
+		ts.Dir = dir
+		if out, err := ts.Output(); err == nil {
+			resp.Metadata["typescriptVersion"] = strings.TrimSpace(string(out))
+		}
+	}
+	return resp, nil
+}
+
+// errNoDebugger: attaching a debugger needs the engine's StartDebugging handshake, which this host does not do.
+var errNoDebugger = errors.New("repave's Node.js language host cannot attach a debugger " +
+	"(--attach-debugger); use Pulumi's own pulumi-language-nodejs for that")
+
+// Run runs the program: node [nodeargs] @pulumi/pulumi/cmd/run [flags] <entry point> [args].
 func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
-	programDir := req.GetPwd()
-	if info := req.GetInfo(); info != nil && info.GetProgramDirectory() != "" {
-		programDir = info.GetProgramDirectory()
+	fail := func(err error) (*pulumirpc.RunResponse, error) {
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
 	}
-	runScript, err := resolveFrom(programDir, "@pulumi/pulumi/cmd/run")
+	info := req.GetInfo()
+	dir := programDirectory(info, req.GetPwd())
+	opts, err := parseOptions(info)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-
-	args := []string{runScript,
-		"--monitor=" + req.GetMonitorAddress(),
-		"--engine=" + h.engineAddress,
-		"--project=" + req.GetProject(),
-		"--stack=" + req.GetStack(),
-		"--pwd=" + req.GetPwd(),
+	if req.GetAttachDebugger() {
+		return fail(errNoDebugger)
 	}
-	if req.GetOrganization() != "" {
-		args = append(args, "--organization="+req.GetOrganization())
-	}
-	if info := req.GetInfo(); info != nil && info.GetRootDirectory() != "" {
-		args = append(args, "--root-directory="+info.GetRootDirectory())
-	}
-	if req.GetDryRun() {
-		args = append(args, "--dry-run")
-	}
-	if req.GetParallel() > 0 {
-		args = append(args, "--parallel="+strconv.Itoa(int(req.GetParallel())))
-	}
-	program := req.GetProgram()
-	if info := req.GetInfo(); info != nil && info.GetEntryPoint() != "" {
-		program = info.GetEntryPoint()
-	}
-	if program == "" {
-		program = "."
-	}
-	args = append(args, program)
-	args = append(args, req.GetArgs()...)
-
-	config, err := json.Marshal(req.GetConfig())
+	node, err := nodeExecutable()
 	if err != nil {
-		return nil, err
+		return fail(err)
+	}
+	runPath := os.Getenv(runPathOverride)
+	if runPath == "" {
+		runPath = defaultRunPath
+	}
+	script, err := locateModule(ctx, node, runPath, dir, false)
+	if err != nil {
+		return fail(err)
+	}
+	nodeArgs, err := opts.nodeArgs()
+	if err != nil {
+		return fail(err)
+	}
+	args := append(nodeArgs, h.runArguments(req, script, dir)...)
+	cfg, err := configEnv(req.GetConfig())
+	if err != nil {
+		return fail(fmt.Errorf("failed to serialize configuration: %w", err))
 	}
 	secretKeys := req.GetConfigSecretKeys()
 	if secretKeys == nil {
@@ -154,119 +331,252 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	}
 	secretKeysJSON, err := json.Marshal(secretKeys)
 	if err != nil {
-		return nil, err
+		return fail(fmt.Errorf("failed to serialize configuration secret keys: %w", err))
 	}
+	env := append(os.Environ(), "PULUMI_CONFIG="+cfg, "PULUMI_CONFIG_SECRET_KEYS="+string(secretKeysJSON))
+	env = append(env, opts.env()...)
 
-	cmd := exec.CommandContext(ctx, nodeExecutable(), args...)
-	cmd.Dir = req.GetPwd()
-	cmd.Stdout = os.Stdout
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(),
-		"PULUMI_CONFIG="+string(config),
-		"PULUMI_CONFIG_SECRET_KEYS="+string(secretKeysJSON),
-		"PULUMI_NODEJS_TYPESCRIPT="+strconv.FormatBool(typescriptOption(req.GetInfo())),
-	)
-	err = cmd.Run()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-		return &pulumirpc.RunResponse{}, nil
-	case errors.As(err, &exitErr):
-		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.ExitStatus() == exitAfterReportedError {
-			return &pulumirpc.RunResponse{Bail: true}, nil
+	// Interrupt node when the engine cancels (Cancel RPC) or abandons the call.
+	runCtx, cancel := context.WithCancel(h.cancelCtx)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+
+	cmd := gracefulCommand(runCtx, node, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	// Node may switch its stdio to non-blocking mode; handing it our own descriptors would make our later writes fail
+	// with EAGAIN. Wrapping them makes exec copy through pipes instead.
+	cmd.Stdout = struct{ io.Writer }{os.Stdout}
+	stderr := &oomWatch{w: os.Stderr}
+	cmd.Stderr = stderr
+	logging.V(5).Infof("language host launching: %s", cmd)
+	return runResponse(cmd.Run(), runCtx, stderr.sawOOM()), nil
+}
+
+// runArguments are the arguments after node's own: @pulumi/pulumi's cmd/run, its flags, the entry point, then the
+// program's arguments. Flags with empty values are left out.
+func (h *host) runArguments(req *pulumirpc.RunRequest, script, dir string) []string {
+	args := []string{script}
+	flag := func(name, value string) {
+		if value != "" {
+			args = append(args, "--"+name, value)
 		}
-		return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited with non-zero exit code: %d", exitErr.ExitCode())}, nil
-	default:
-		return &pulumirpc.RunResponse{Error: err.Error()}, nil
 	}
+	flag("monitor", req.GetMonitorAddress())
+	flag("engine", h.engineAddress)
+	flag("organization", req.GetOrganization())
+	flag("project", req.GetProject())
+	flag("root-directory", req.GetInfo().GetRootDirectory())
+	flag("stack", req.GetStack())
+	flag("pwd", dir)
+	if req.GetDryRun() {
+		args = append(args, "--dry-run")
+	}
+	flag("parallel", strconv.Itoa(int(req.GetParallel())))
+	flag("tracing", h.tracing)
+	entry := req.GetInfo().GetEntryPoint()
+	if entry == "" {
+		entry = req.GetProgram()
+	}
+	if entry == "" {
+		entry = "."
+	}
+	args = append(args, entry)
+	return append(args, req.GetArgs()...)
+}
+
+// configEnv serializes the stack's configuration for PULUMI_CONFIG with keys in the `<namespace>:config:<name>`
+// form older @pulumi/pulumi releases expect (current ones read both forms).
+func configEnv(cfg map[string]string) (string, error) {
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		key, err := config.ParseKey(k)
+		if err != nil {
+			return "", err
+		}
+		out[key.Namespace()+":config:"+key.Name()] = v
+	}
+	data, err := json.Marshal(out)
+	return string(data), err
+}
+
+// runResponse maps how node ended to the engine's answer.
+func runResponse(err error, runCtx context.Context, oom bool) *pulumirpc.RunResponse {
+	if err == nil {
+		return &pulumirpc.RunResponse{}
+	}
+	// Flush what node wrote before the engine prints its verdict.
+	_ = os.Stdout.Sync()
+	_ = os.Stderr.Sync()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code := exitErr.ExitCode()
+		switch {
+		case code == exitAfterReportedError:
+			return &pulumirpc.RunResponse{Bail: true}
+		case code == -1:
+			if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+				return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program was terminated by signal %v", status.Signal())}
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited unexpectedly: %v", err)}
+		case oom:
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited with non-zero exit code: %d. %s", code, oomAdvice)}
+		default:
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited with non-zero exit code: %d", code)}
+		}
+	}
+	if runCtx.Err() != nil {
+		// Node finished cleanly after SIGINT: the run still did not complete.
+		return &pulumirpc.RunResponse{Error: "Program was cancelled"}
+	}
+	return &pulumirpc.RunResponse{Error: fmt.Sprintf("Problem executing program (could not run language executor): %v", err)}
 }
 
 // RunPlugin runs a plugin written in Node.js: a policy pack (kind "analyzer") through @pulumi/pulumi's
 // cmd/run-policy-pack, anything else through cmd/run-plugin. Output and exit code stream back to the engine.
 func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]) error {
-	dir := req.GetPwd()
-	if info := req.GetInfo(); info != nil && info.GetProgramDirectory() != "" {
-		dir = info.GetProgramDirectory()
-	}
-	entry := "@pulumi/pulumi/cmd/run-plugin"
-	if req.GetKind() == "analyzer" {
-		entry = "@pulumi/pulumi/cmd/run-policy-pack"
-	}
-	script, err := resolveFrom(dir, entry)
+	ctx := server.Context()
+	info := req.GetInfo()
+	dir := programDirectory(info, req.GetPwd())
+	analyzer := req.GetKind() == string(apitype.AnalyzerPlugin)
+	opts, err := parseOptions(info)
 	if err != nil {
 		return err
 	}
-	args := append([]string{script}, req.GetArgs()...)
-	args = append(args, dir)
-	cmd := exec.CommandContext(server.Context(), nodeExecutable(), args...)
+	if req.GetAttachDebugger() {
+		return errNoDebugger
+	}
+	node, err := nodeExecutable()
+	if err != nil {
+		return err
+	}
+	runPath := policyPackRunPath
+	if !analyzer {
+		if runPath = os.Getenv(runPathOverride); runPath == "" {
+			runPath = pluginRunPath
+		}
+	}
+	script, err := locateModule(ctx, node, runPath, dir, true)
+	if err != nil {
+		return err
+	}
+	nodeArgs, err := opts.nodeArgs()
+	if err != nil {
+		return err
+	}
+	args := pluginArguments(nodeArgs, script, req.GetArgs(), dir, analyzer)
+
+	// The engine sends the complete environment (its own plus the plugin's); fall back to ours if it sent none.
+	env := append([]string(nil), req.GetEnv()...)
+	if len(env) == 0 {
+		env = os.Environ()
+	}
+	env = append(env, opts.env()...)
+
+	stream := &pluginStream{server: server}
+	cmd := gracefulCommand(ctx, node, args...)
+	cmd.Stderr = stream.stderr()
 	cmd.Dir = req.GetPwd()
-	cmd.Env = append(os.Environ(), req.GetEnv()...)
-	// gRPC streams are not safe for concurrent Send; stdout and stderr are copied by separate goroutines.
-	var sendMu sync.Mutex
-	send := func(resp *pulumirpc.RunPluginResponse) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		return server.Send(resp)
+	var runErr error
+	if analyzer {
+		// Policy packs always ran in their own directory.
+		cmd.Dir = dir
+		runErr = runPolicyPack(ctx, cmd, env, stream.stdout())
+	} else {
+		cmd.Env = env
+		cmd.Stdout = stream.stdout()
+		runErr = cmd.Run()
 	}
-	cmd.Stdout = streamWriter(func(b []byte) error {
-		return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}})
-	})
-	cmd.Stderr = streamWriter(func(b []byte) error {
-		return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: b}})
-	})
-	code := int32(0)
-	if err := cmd.Run(); err != nil {
-		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) {
-			return err
+	code, err := pluginExitCode(ctx, runErr, cmd)
+	if err != nil {
+		return err
+	}
+	return stream.exit(code)
+}
+
+// pluginArguments: node's own arguments first, then the entry point script; cmd/run-policy-pack takes the plugin's
+// arguments (ending with the engine's address) before the pack's directory, cmd/run-plugin the plugin's directory
+// first, then its arguments (which it hands to the plugin as process.argv).
+func pluginArguments(nodeArgs []string, script string, pluginArgs []string, dir string, analyzer bool) []string {
+	args := append(append([]string(nil), nodeArgs...), script)
+	if analyzer {
+		args = append(args, pluginArgs...)
+		return append(args, dir)
+	}
+	args = append(args, dir)
+	return append(args, pluginArgs...)
+}
+
+// runPolicyPack starts a policy pack behind the SDK's policy proxy: the engine talks to the proxy first (Handshake,
+// then ConfigureStack with the stack's organization, project, stack, dry-run flag and configuration), and only then
+// is node started, with that configuration in the environment variables @pulumi/pulumi reads at start-up
+// (PULUMI_NODEJS_ORGANIZATION/PROJECT/STACK/DRY_RUN and PULUMI_CONFIG), so `new pulumi.Config()`, getStack() and
+// getProject() work inside policies. The proxy then forwards every call to the pack.
+func runPolicyPack(ctx context.Context, cmd *exec.Cmd, env []string, stdout io.Writer) error {
+	proxy, packStdout, err := sdk.NewPolicyProxy(ctx, stdout)
+	if err != nil {
+		return fmt.Errorf("could not start policy pack proxy: %w", err)
+	}
+	stackConfig, err := proxy.AwaitConfiguration(ctx)
+	if err != nil {
+		return fmt.Errorf("could not get stack configuration: %w", err)
+	}
+	extra, err := policyPackEnv(stackConfig)
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(env, extra...)
+	cmd.Stdout = packStdout
+	logging.V(5).Infof("language host launching policy pack: %s", cmd)
+	if err := cmd.Start(); err != nil {
+		proxy.Abort(err)
+		return err
+	}
+	return proxy.Attach(ctx, cmd)
+}
+
+// policyPackEnv is the stack configuration as the environment of a Node.js policy pack (nothing for `pulumi policy
+// publish`, which configures no stack).
+func policyPackEnv(c *pulumirpc.AnalyzerStackConfigureRequest) ([]string, error) {
+	if c == nil {
+		return nil, nil
+	}
+	var env []string
+	add := func(k, v string) {
+		if v != "" {
+			env = append(env, k+"="+v)
 		}
-		code = int32(exitErr.ExitCode())
 	}
-	return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
-}
-
-// streamWriter adapts a send function to io.Writer; exec serializes writes per stream.
-type streamWriter func([]byte) error
-
-func (w streamWriter) Write(p []byte) (int, error) {
-	if err := w(append([]byte(nil), p...)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// typescriptOption follows Pulumi.yaml's `runtime.options.typescript` (default true, as upstream). repave sets
-// it false: Node 24 strips types itself, so no ts-node is needed.
-func typescriptOption(info *pulumirpc.ProgramInfo) bool {
-	if info == nil || info.GetOptions() == nil {
-		return true
-	}
-	if v, ok := info.GetOptions().GetFields()["typescript"]; ok {
-		return v.GetBoolValue()
-	}
-	return true
-}
-
-// nodeExecutable is REPAVE_NODE when set, else `node` from PATH (npm scripts put the pinned Node 24 first).
-func nodeExecutable() string {
-	if n := os.Getenv("REPAVE_NODE"); n != "" {
-		return n
-	}
-	return "node"
-}
-
-// resolveFrom finds a package file the way Node would from dir: the program's own @pulumi/pulumi, never a copy
-// of ours.
-func resolveFrom(dir, request string) (string, error) {
-	for d := dir; ; d = filepath.Dir(d) {
-		candidate := filepath.Join(d, "node_modules", filepath.FromSlash(request))
-		for _, c := range []string{candidate, candidate + ".js", filepath.Join(candidate, "index.js")} {
-			if st, err := os.Stat(c); err == nil && !st.IsDir() {
-				return c, nil
-			}
+	add("PULUMI_NODEJS_ORGANIZATION", c.GetOrganization())
+	add("PULUMI_NODEJS_PROJECT", c.GetProject())
+	add("PULUMI_NODEJS_STACK", c.GetStack())
+	add("PULUMI_NODEJS_DRY_RUN", strconv.FormatBool(c.GetDryRun()))
+	if c.GetConfig() != nil {
+		data, err := json.Marshal(c.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("could not marshal stack configuration: %w", err)
 		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("cannot find %s from %s: run `npm ci` in the project first", request, dir)
-		}
+		add("PULUMI_CONFIG", string(data))
 	}
+	return env, nil
+}
+
+// pluginExitCode is the exit code to report for a plugin that ended with err.
+func pluginExitCode(ctx context.Context, err error, cmd *exec.Cmd) (int32, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return int32(exitErr.ExitCode()), nil
+	}
+	if ctx.Err() != nil {
+		// The engine closed the plugin; node is being interrupted and nobody is listening for its exit code.
+		return 0, ctx.Err()
+	}
+	if cmd.ProcessState != nil {
+		// Node ran and ended (for a policy pack, possibly before it printed its port).
+		return int32(cmd.ProcessState.ExitCode()), nil
+	}
+	return 0, fmt.Errorf("problem executing plugin program (could not run language executor): %w", err)
 }

@@ -1,0 +1,162 @@
+// The repave program as a function: reads the stack's `repave:apis` (and its target's block), refuses a bad config
+// before registering anything, and builds one StatelessApi per entry on the stack's target. This repository's
+// index.ts is three lines around it; so is a project that installs the package (see the README).
+import * as pulumi from "@pulumi/pulumi";
+import { parseApiSpecs, SpecError, type StatelessApiSpec } from "./spec.ts";
+import { StatelessApi as LocalStatelessApi } from "./local/index.ts";
+
+const targets = ["local", "aws", "gcp", "kubernetes"] as const;
+type Target = (typeof targets)[number];
+
+/** Config problems become a RunError: the message (every problem, by path) is the point, not a stack trace. */
+function refuseBadConfig<T>(read: () => T): T {
+    try {
+        return read();
+    } catch (err) {
+        if (err instanceof SpecError) throw new pulumi.RunError(err.message);
+        throw err;
+    }
+}
+
+/**
+ * `repave rollback` pins an API to the image its previous generation ran (REPAVE_IMAGE_PINS={"api":"1.1.0"}): a
+ * rollback is a new, gated generation of a known-good image - never a shortcut around the gate.
+ */
+function applyImagePins(specs: StatelessApiSpec[]): StatelessApiSpec[] {
+    const pins = JSON.parse(process.env["REPAVE_IMAGE_PINS"] ?? "{}") as Record<string, string>;
+    return specs.map((spec) =>
+        pins[spec.name] && spec.image.source === "local-builds" ? { ...spec, image: { ...spec.image, version: pins[spec.name] } } : spec,
+    );
+}
+
+/** What every target reports per API, in one shape: `pulumi stack output endpoints` and the driver read it. */
+export interface Endpoint {
+    url: pulumi.Output<string>;
+    testUrl: pulumi.Output<string>;
+    generation: pulumi.Output<string>;
+    previousGeneration?: pulumi.Output<string | null>;
+    previousImageVersion?: pulumi.Output<string | null>;
+    imageVersion: pulumi.Output<string>;
+    imageHash: pulumi.Output<string>;
+    imageCreatedAt: pulumi.Output<string>;
+    certSerial: pulumi.Output<string>;
+    certNotAfter: pulumi.Output<string | null | undefined>;
+    credentialCreatedAt: pulumi.Output<string>;
+    generationCreatedAt: pulumi.Output<string>;
+    capacity?: pulumi.Output<number>;
+    frontDoorUrn?: pulumi.Output<string>;
+}
+
+interface Deployed {
+    endpoint: Endpoint;
+    credential: pulumi.Output<string>;
+    caCertPem?: pulumi.Output<string | null>;
+}
+
+// Cloud targets load their provider SDKs only when selected: @pulumi/aws alone takes seconds to load.
+async function deploy(config: pulumi.Config, target: Target, specs: StatelessApiSpec[]): Promise<Record<string, Deployed>> {
+    switch (target) {
+        case "local":
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new LocalStatelessApi(spec.name, { spec });
+                    const endpoint: Endpoint = {
+                        url: api.url,
+                        testUrl: api.testUrl,
+                        generation: api.generation,
+                        previousGeneration: api.previousGeneration,
+                        previousImageVersion: api.previousImageVersion,
+                        imageVersion: api.imageVersion,
+                        imageHash: api.imageHash,
+                        imageCreatedAt: api.imageCreatedAt,
+                        certSerial: api.certSerial,
+                        certNotAfter: api.certNotAfter,
+                        credentialCreatedAt: api.credentialCreatedAt,
+                        generationCreatedAt: api.generationCreatedAt,
+                        capacity: api.capacity,
+                        frontDoorUrn: api.frontDoorUrn,
+                    };
+                    return [spec.name, { endpoint, credential: api.credential, caCertPem: api.caCertPem }];
+                }),
+            );
+        case "aws": {
+            const { parseAwsTargetArgs, StatelessApi: AwsStatelessApi } = await import("./aws/index.ts");
+            const aws = refuseBadConfig(() => parseAwsTargetArgs(config.getObject<unknown>("aws")));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new AwsStatelessApi(spec.name, { spec, aws });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificateArn), credential: pulumi.output("(in Secrets Manager)") }];
+                }),
+            );
+        }
+        case "gcp": {
+            const { parseGcpConfig, StatelessApi: GcpStatelessApi } = await import("./gcp/index.ts");
+            const gcp = refuseBadConfig(() => parseGcpConfig(config.getObject<unknown>("gcp"), specs));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new GcpStatelessApi(spec.name, { spec, gcp: gcp[spec.name]! });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificate), credential: api.credential }];
+                }),
+            );
+        }
+        case "kubernetes": {
+            const { parseKubernetesConfig, StatelessApi: KubernetesStatelessApi } = await import("./kubernetes/index.ts");
+            const k8s = refuseBadConfig(() => parseKubernetesConfig(config.getObject<unknown>("kubernetes"), specs));
+            return Object.fromEntries(
+                specs.map((spec) => {
+                    const api = new KubernetesStatelessApi(spec.name, { spec, kubernetes: k8s[spec.name]! });
+                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageId, api.certificate), credential: api.credential, caCertPem: api.caCertPem }];
+                }),
+            );
+        }
+    }
+}
+
+/** Cloud targets report image and certificate by their cloud ids; a generation's credential is minted with it. */
+function cloudEndpoint(
+    api: { url: pulumi.Output<string>; testUrl: pulumi.Output<string>; generation: pulumi.Output<string>; imageId: pulumi.Output<string>; imageCreatedAt: pulumi.Output<string>; certNotAfter: pulumi.Output<string | null | undefined>; credentialCreatedAt: pulumi.Output<string> },
+    imageVersion: pulumi.Output<string>,
+    certificate: pulumi.Output<string>,
+): Endpoint {
+    return {
+        url: api.url,
+        testUrl: api.testUrl,
+        generation: api.generation,
+        imageVersion,
+        imageHash: api.imageId,
+        imageCreatedAt: api.imageCreatedAt,
+        certSerial: certificate,
+        certNotAfter: api.certNotAfter,
+        credentialCreatedAt: api.credentialCreatedAt,
+        generationCreatedAt: api.credentialCreatedAt,
+    };
+}
+
+/** The stack outputs the `repave` driver reads: export them from the program as they are. */
+export interface RepaveOutputs {
+    endpoints: Record<string, Endpoint>;
+    /** Secret: each API's live credential, for its callers. */
+    credentials: pulumi.Output<Record<string, string>>;
+    caCertPem: pulumi.Output<string | null> | undefined;
+}
+
+/**
+ * Reads `repave:target` and `repave:apis` from the stack's config and deploys every API on that target. A bad
+ * config is refused (a RunError listing every problem by path) before any resource is registered.
+ */
+export async function repaveProgram(config: pulumi.Config = new pulumi.Config("repave")): Promise<RepaveOutputs> {
+    const target = refuseBadConfig(() => {
+        const value = config.get("target") ?? "local";
+        if (!(targets as readonly string[]).includes(value)) {
+            throw new SpecError([`repave:target: "${value}" is not one of ${targets.join(", ")} (hint: set repave:target to local for the embedded target)`]);
+        }
+        return value as Target;
+    });
+    const specs = applyImagePins(refuseBadConfig(() => parseApiSpecs(config.getObject<unknown>("apis"))));
+    const apis = await deploy(config, target, specs);
+    return {
+        endpoints: Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.endpoint])),
+        credentials: pulumi.secret(Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.credential]))),
+        caCertPem: Object.values(apis)[0]?.caCertPem,
+    };
+}
