@@ -2,7 +2,15 @@
 // the stale lock, drops pending creates the engine cannot know the outcome of, and stops the processes such
 // creates may have left behind (local target), so the next `repave run` converges with no outage: traffic never
 // moved to anything that had not passed its gate, and the live generation is still in state.
-import type { Stack } from "@pulumi/pulumi/automation/index.js";
+//
+// It is only ever safe on a run that is dead. A lock whose owner is alive on this machine is a live update:
+// recover refuses, whatever it is told (clearing it would let a second update race the first, and stopping
+// "orphans" would stop the candidate the live run is creating). A lock it cannot judge - another machine's, or a
+// backend whose locks it cannot read (Pulumi Cloud, object stores) - needs --force, and recover says what that does.
+import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
 
 export interface RecoverReport {
@@ -11,13 +19,82 @@ export interface RecoverReport {
     reapedGenerations: string[];
 }
 
-export async function recover(stack: Stack): Promise<RecoverReport> {
-    let lockCleared = false;
+/** What the DIY backend writes into `.pulumi/locks/<org>/<project>/<stack>/<id>.json` (pkg/backend/diy/lock.go). */
+export interface LockOwner {
+    pid: number;
+    username: string;
+    hostname: string;
+    timestamp: string;
+}
+
+/** Recover would break a live run, or cannot tell: nothing was changed. */
+export class RecoverRefusedError extends Error {}
+
+const describe = (l: LockOwner) => `${l.username}@${l.hostname} (pid ${l.pid}, since ${l.timestamp})`;
+
+/** The locks of a stack in a file:// backend; undefined when the backend's locks cannot be read from here. */
+export function fileBackendLocks(backendUrl: string | undefined, project: string, stack: string): LockOwner[] | undefined {
+    if (!backendUrl?.startsWith("file://")) return undefined;
+    const root = backendUrl.slice("file://".length).split("?")[0]!;
+    const qualified = stack.split("/").length === 3 ? stack : `organization/${project}/${stack.split("/").pop()}`;
+    const dir = join(root, ".pulumi", "locks", ...qualified.split("/"));
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")) as LockOwner);
+}
+
+/** Is this lock's owner a Pulumi process still running on this machine? (pids are reused: check what runs.) */
+export function ownerAlive(lock: LockOwner, thisHost = hostname()): boolean {
+    if (lock.hostname !== thisHost) return false;
     try {
-        await stack.cancel();
-        lockCleared = true;
+        return readFileSync(`/proc/${lock.pid}/cmdline`, "utf8").includes("pulumi");
     } catch {
-        // no update in progress: nothing to cancel
+        return false;
+    }
+}
+
+/** Decides whether recovering is safe; throws RecoverRefusedError, saying why, when it is not. */
+export function checkRecoverable(locks: LockOwner[] | undefined, backend: string, force: boolean, thisHost = hostname()): void {
+    if (locks === undefined) {
+        if (force) return;
+        throw new RecoverRefusedError(
+            `cannot read the locks of backend ${backend} from here, so cannot tell whether an update is still running. ` +
+                "If you know the run is dead (a lost CD runner), `repave recover --force` cancels the stack's current update and lock, " +
+                "drops pending creates and stops this machine's orphaned processes.",
+        );
+    }
+    const alive = locks.filter((l) => ownerAlive(l, thisHost));
+    if (alive.length > 0) {
+        throw new RecoverRefusedError(
+            `an update is running: ${alive.map(describe).join(", ")}. Recovering now would break it. ` +
+                "Wait for it to finish, or stop it (Ctrl-C in its terminal cancels it cleanly) and run recover again if it leaves a lock.",
+        );
+    }
+    const elsewhere = locks.filter((l) => l.hostname !== thisHost);
+    if (elsewhere.length > 0 && !force) {
+        throw new RecoverRefusedError(
+            `the stack is locked from another machine: ${elsewhere.map(describe).join(", ")}; this machine cannot tell whether that run is alive. ` +
+                "If it is not, `repave recover --force` removes the lock, drops pending creates and stops orphaned processes on this machine.",
+        );
+    }
+}
+
+export async function recover(stack: Stack, options: { force?: boolean } = {}): Promise<RecoverReport> {
+    const ws = stack.workspace as LocalWorkspace;
+    const backend = ws.envVars["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"] ?? "(your `pulumi login`)";
+    const project = (await ws.projectSettings()).name;
+    const locks = fileBackendLocks(backend, project, stack.name);
+    checkRecoverable(locks, backend, options.force ?? false);
+
+    let lockCleared = false;
+    if (locks === undefined || locks.length > 0) {
+        try {
+            await stack.cancel();
+            lockCleared = locks !== undefined && locks.length > 0;
+        } catch {
+            // no update in progress: nothing to cancel
+        }
     }
     const before = await stack.exportStack();
     const pendingOperations = ((before.deployment as { pending_operations?: unknown[] }).pending_operations ?? []).length;

@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { durationMs } from "../components/spec.ts";
 import { AuditLog } from "./audit.ts";
+import { ChangeoverProgress } from "./progress.ts";
 import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
 import { rollback, rollbackTargets } from "./rollback.ts";
@@ -15,7 +16,7 @@ import { renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
 import { openStack, projectRoot } from "./workspace.ts";
 
-export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64, cancelled: 130 } as const;
+export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, locked: 4, usage: 64, cancelled: 130 } as const;
 
 const usage = `usage: repave <command> [options]
 
@@ -27,6 +28,7 @@ commands:
   status     per API: generation, ages, certificate expiry. Exit 3 when anything is past policy.
   rollback   redeploy the image the previous generation ran, as a new gated generation.
   recover    after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphans.
+             Refuses while the run holding the lock is alive (exit 4).
   engine     which Pulumi CLI the driver uses, and why (REPAVE_ENGINE=auto|path|project, REPAVE_PULUMI=path).
 
 options:
@@ -35,12 +37,18 @@ options:
   --format text|md|json    output of plan/status (default: text; plan's text is its Markdown)
   --out FILE               also write the plan/status output to FILE (e.g. for a PR comment)
   --audit-file FILE        append audit events to FILE instead of stderr
+  --force                  recover: also when the lock's owner cannot be checked (another machine, a remote
+                           backend); never when it is alive on this machine
+  --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d
   --max-age DUR            status: oldest generation/credential allowed (default 7d)
   --max-image-age DUR      status: oldest image allowed (default 30d)
   --min-cert-validity DUR  status: least certificate validity left (default 7d)`;
 
 class UsageError extends Error {}
+
+/** Loaded with recover.ts on demand; an error of this class means "refused, nothing changed". */
+let refusedRecover: (new (...args: never[]) => Error) | undefined;
 
 /**
  * Ctrl-C (SIGINT) and a CI runner's cancel (SIGINT, then SIGTERM): the first asks the engine to cancel cleanly
@@ -88,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
                 "max-age": { type: "string" },
                 "max-image-age": { type: "string" },
                 "min-cert-validity": { type: "string" },
+                verbose: { type: "boolean", short: "v" },
+                force: { type: "boolean" },
                 help: { type: "boolean", short: "h" },
             },
         });
@@ -109,7 +119,8 @@ async function main(argv: string[]): Promise<number> {
         if (values.out) writeFileSync(values.out, `${text}\n`);
         process.stdout.write(`${text}\n`);
     };
-    const progress = (text: string) => process.stderr.write(text);
+    // The changeover's steps as they happen; the CLI's own output too with --verbose.
+    const progress = { onOutput: values.verbose ? (text: string) => void process.stderr.write(text) : undefined, onEvent: new ChangeoverProgress().onEvent };
     const stack = () => openStack(values.stack, values.cwd);
 
     switch (command) {
@@ -127,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
         }
         case "run": {
             const threshold = duration("if-older-than", values["if-older-than"]);
-            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, onOutput: progress });
+            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, ...progress });
             if (outcome.skipped) console.error(`repave: nothing to do: ${outcome.reason}`);
             else for (const f of outcome.after) console.error(`repave: ${f.api} now on ${f.generation} (image ${f.imageVersion})`);
             return exitCodes.ok;
@@ -152,15 +163,16 @@ async function main(argv: string[]): Promise<number> {
                         "(A generation that fails its bake window is rolled back automatically during the run.)",
                 );
             }
-            const outcome = await rollback(targets, (env) => openStack(values.stack, values.cwd, env), audit, { signal: controller.signal, onOutput: progress });
+            const outcome = await rollback(targets, (env) => openStack(values.stack, values.cwd, env), audit, { signal: controller.signal, ...progress });
             for (const f of outcome.after) console.error(`repave: ${f.api} rolled back to image ${f.imageVersion} as generation ${f.generation}`);
             console.error("repave: the next run deploys the newest patched image again: mark the bad build unpatched, or pin image.version, to stay.");
             return exitCodes.ok;
         }
         case "recover": {
             // Loaded on demand: it pulls in the local target's PKI, which no other command needs.
-            const { recover } = await import("./recover.ts");
-            const report = await recover(await stack());
+            const { recover, RecoverRefusedError } = await import("./recover.ts");
+            refusedRecover = RecoverRefusedError;
+            const report = await recover(await stack(), { force: values.force ?? false });
             audit.write("recover", "succeeded", { details: { ...report } });
             console.error(
                 `recovered ${values.stack}: lock ${report.lockCleared ? "cleared" : "was free"}, ` +
@@ -188,6 +200,7 @@ main(process.argv.slice(2)).then(
             process.exit(exitCodes.usage);
         }
         console.error(`repave: ${err.message}`);
+        if (refusedRecover && err instanceof refusedRecover) process.exit(exitCodes.locked);
         process.exit(err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed);
     },
 );

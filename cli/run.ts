@@ -1,6 +1,6 @@
 // `repave run`: the update, with progress, audit events and, with --if-older-than, a no-op when everything
 // serving is fresh enough and no newer image is waiting.
-import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import type { AuditLog } from "./audit.ts";
 import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
 import { plan } from "./plan.ts";
@@ -11,7 +11,10 @@ export class CancelledError extends Error {}
 export interface RunOptions {
     ifOlderThan?: number;
     signal?: AbortSignal;
+    /** The CLI's own output (repave run --verbose). */
     onOutput?: (text: string) => void;
+    /** Engine events as they happen (the changeover's steps: cli/progress.ts). */
+    onEvent?: (event: EngineEvent) => void;
 }
 
 export interface RunOutcome {
@@ -54,7 +57,7 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
     }
     const started = Date.now();
     try {
-        await stack.up({ onOutput: options.onOutput, signal: options.signal });
+        await stack.up({ onOutput: options.onOutput, onEvent: options.onEvent, signal: options.signal });
     } catch (err) {
         const message = String((err as Error).message);
         if (options.signal?.aborted) {

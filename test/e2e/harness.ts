@@ -151,11 +151,34 @@ export class LocalStack {
 
     /** The repave driver (cli/repave.ts) against this stack, as a user would run it. */
     repave(args: string[]): Promise<RunResult> {
-        const child = spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, ...(args.includes("--stack") ? [] : ["--stack", this.stack]), "--cwd", this.dir], {
+        return collect(this.spawnRepave(args, false));
+    }
+
+    /** The driver as a child; `detached`: in a process group of its own, as a terminal's foreground job is. */
+    spawnRepave(args: string[], detached: boolean): ChildProcess {
+        return spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, ...(args.includes("--stack") ? [] : ["--stack", this.stack]), "--cwd", this.dir], {
             env: this.env,
             stdio: ["ignore", "pipe", "pipe"],
+            detached,
         });
-        return collect(child);
+    }
+
+    /** The live generation's credential as the front door holds it (state, not the last run's outputs). */
+    async liveCredential(): Promise<string> {
+        const r = await this.pulumi(["stack", "export", "--show-secrets", "--stack", this.stack]);
+        const state = JSON.parse(r.out) as ExportedState;
+        const route = state.deployment.resources.find((x) => x.type.endsWith(":Switch") && !x.delete);
+        // A secret in an export with --show-secrets: {"4dabf18193072939515e22adb298388d": …, plaintext: "<JSON>"}.
+        const secret = route?.outputs?.["credential"] as { plaintext?: string } | string | undefined;
+        const credential: unknown = typeof secret === "object" && secret.plaintext !== undefined ? JSON.parse(secret.plaintext) : secret;
+        if (typeof credential !== "string") throw new Error("no live route in state");
+        return credential;
+    }
+
+    /** Lock files of this stack in its file backend (pkg/backend/diy/lock.go's layout). */
+    locks(): string[] {
+        const dir = join(this.dir, ".pulumi-state", ".pulumi", "locks", "organization", "repave", this.stack);
+        return existsSync(dir) ? readdirSync(dir) : [];
     }
 
     up(...extra: string[]): Promise<RunResult> {
