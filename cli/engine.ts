@@ -12,7 +12,7 @@ import { delimiter, dirname, join, resolve, sep } from "node:path";
 export const packageRoot = resolve(import.meta.dirname, "..", import.meta.dirname.endsWith(`${sep}dist${sep}cli`) ? ".." : "");
 
 /** Where scripts/build-engine.sh puts the project's engine. */
-export const projectEngineDir = (): string => process.env["REPAVE_ENGINE_DIR"] ?? join(packageRoot, ".engine", "bin");
+export const projectEngineDir = (env: NodeJS.ProcessEnv = process.env): string => env["REPAVE_ENGINE_DIR"] ?? join(packageRoot, ".engine", "bin");
 
 export type EngineSource = "REPAVE_PULUMI" | "PATH" | "project";
 
@@ -68,7 +68,7 @@ function executable(file: string): boolean {
 export function onPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
     for (const dir of (env["PATH"] ?? "").split(delimiter)) {
         const file = join(dir, "pulumi");
-        if (dir && executable(file) && !isProjectEngine(file)) return file;
+        if (dir && executable(file) && !isProjectEngine(file, env)) return file;
     }
     return undefined;
 }
@@ -81,8 +81,8 @@ function versionOf(pulumi: string): string {
     }
 }
 
-const isProjectEngine = (pulumi: string) => {
-    const dir = projectEngineDir();
+const isProjectEngine = (pulumi: string, env: NodeJS.ProcessEnv = process.env) => {
+    const dir = projectEngineDir(env);
     return existsSync(dir) && dirname(realpathSync(pulumi)) === realpathSync(dir);
 };
 
@@ -106,9 +106,9 @@ export function resolveEngine(workDir: string, env: NodeJS.ProcessEnv = process.
     const explicit = env["REPAVE_PULUMI"];
     if (explicit) {
         if (!executable(explicit)) throw new EngineError(`REPAVE_PULUMI=${explicit} is not an executable`);
-        return make(explicit, isProjectEngine(explicit) ? "project" : "REPAVE_PULUMI", "set by REPAVE_PULUMI");
+        return make(explicit, isProjectEngine(explicit, env) ? "project" : "REPAVE_PULUMI", "set by REPAVE_PULUMI");
     }
-    const project = join(projectEngineDir(), "pulumi");
+    const project = join(projectEngineDir(env), "pulumi");
     const found = onPath(env);
     if (mode !== "project" && found) {
         const version = versionOf(found);
@@ -121,7 +121,7 @@ export function resolveEngine(workDir: string, env: NodeJS.ProcessEnv = process.
         return make(project, "project", mode === "project" ? "REPAVE_ENGINE=project" : found ? "PATH's CLI is older than the SDK" : "no pulumi on PATH");
     }
     throw new EngineError(
-        `no Pulumi CLI: none on PATH${found ? ` new enough (need ${minimum})` : ""} and no project engine in ${projectEngineDir()}. ` +
+        `no Pulumi CLI: none on PATH${found ? ` new enough (need ${minimum})` : ""} and no project engine in ${projectEngineDir(env)}. ` +
             "Install the Pulumi CLI (pulumi/actions in CI, or the official installer), or build the project's engine with `npm run engine` in a repave checkout.",
     );
 }

@@ -68,7 +68,7 @@ export function engineEnv(workDir: string, engine: Engine, env: NodeJS.ProcessEn
         out["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true";
     }
     // The project's engine keeps its plugins and settings inside the project; the official CLI uses the user's home.
-    const home = env["PULUMI_HOME"] ?? (engine.source === "project" ? join(workDir, ".pulumi-home") : join(homedir(), ".pulumi"));
+    const home = env["PULUMI_HOME"] ?? (engine.source === "project" ? join(workDir, ".pulumi-home") : join(env["HOME"] ?? homedir(), ".pulumi"));
     if (env["PULUMI_HOME"] || engine.source === "project") {
         out["PULUMI_HOME"] = home;
         privateDir(home);

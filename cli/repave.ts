@@ -14,7 +14,7 @@ import { rollback, rollbackTargets } from "./rollback.ts";
 import { CancelledError, run } from "./run.ts";
 import { renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
-import { openStack, projectRoot } from "./workspace.ts";
+import { defaultWorkDir, openStack } from "./workspace.ts";
 
 export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, locked: 4, usage: 64, cancelled: 130 } as const;
 
@@ -33,7 +33,7 @@ commands:
 
 options:
   --stack NAME             stack (default: local)
-  --cwd DIR                project folder (default: this project)
+  --cwd DIR                project folder (default: the current folder)
   --format text|md|json    output of plan/status (default: text; plan's text is its Markdown)
   --out FILE               also write the plan/status output to FILE (e.g. for a PR comment)
   --audit-file FILE        append audit events to FILE instead of stderr
@@ -183,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
             return exitCodes.ok;
         }
         case "engine": {
-            const engine = resolveEngine(resolve(values.cwd ?? projectRoot));
+            const engine = resolveEngine(resolve(values.cwd ?? defaultWorkDir()));
             emit(values.format === "json" ? JSON.stringify(engine, null, 2) : `repave uses ${engine.reason}`);
             return exitCodes.ok;
         }

@@ -7,11 +7,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { packageRoot, resolveEngine, type Engine } from "./engine.ts";
+import { resolveEngine, type Engine } from "./engine.ts";
 import { engineEnv } from "./environment.ts";
 
-/** The project folder the driver works in when not told (this repository, used as a ready project). */
-export const projectRoot = packageRoot;
+/** The project folder the driver works in when not told: where it is run, as with `pulumi` itself. */
+export const defaultWorkDir = (): string => process.cwd();
 
 export class StackMissingError extends Error {}
 
@@ -41,11 +41,11 @@ export interface OpenedStack {
     engine: Engine;
 }
 
-export async function openStack(stackName: string, workDir = projectRoot, extraEnv: Record<string, string> = {}): Promise<Stack> {
+export async function openStack(stackName: string, workDir = defaultWorkDir(), extraEnv: Record<string, string> = {}): Promise<Stack> {
     return (await openStackWithEngine(stackName, workDir, extraEnv)).stack;
 }
 
-export async function openStackWithEngine(stackName: string, workDir = projectRoot, extraEnv: Record<string, string> = {}): Promise<OpenedStack> {
+export async function openStackWithEngine(stackName: string, workDir = defaultWorkDir(), extraEnv: Record<string, string> = {}): Promise<OpenedStack> {
     const dir = resolve(workDir);
     const engine = resolveEngine(dir);
     // PulumiCommand wants an install root whose bin/ holds the CLI; our version check above is the stricter one.

@@ -5,6 +5,8 @@
 //   generation  everything rebuilt: compute, pinned image, cert, credentials  -> generationOptions, name(...)
 //   gate        synthetic transactions on the candidate's test route          -> components/gate.ts ProbeGate
 //   switch      production route to the candidate; takes gate.generation (I2) -> switchOptions
+//   credential  one stable secret name, read by callers and monitors; promoted  -> promotionOptions
+//               to the candidate's credential only after the switch
 //
 // Generation resources keep one logical name (so the engine *replaces* them, create-before-delete, and deletes the
 // old one only at the end of a successful update, after the switch: I1/I3) while their physical names carry the
@@ -60,6 +62,39 @@ export function switchOptions(
     extra: Omit<pulumi.CustomResourceOptions, "dependsOn"> & { dependsOn?: pulumi.Resource[] } = {},
 ): pulumi.CustomResourceOptions {
     return { parent, ...extra, dependsOn: [...(extra.dependsOn ?? []), gate] };
+}
+
+/**
+ * The credential model every target follows (the local target's credential store, components/local/changeover.ts):
+ *
+ *   - callers and monitors read ONE stable secret name (Secrets Manager staging label AWSCURRENT, Secret Manager
+ *     `latest`, a Kubernetes Secret's `current` key): the reference;
+ *   - a candidate accepts its own, freshly minted credential and the one the reference names when the candidate is
+ *     built (the live generation's): both are pinned in the candidate for its whole life, restarts included;
+ *   - the reference moves to the candidate's credential only after the switch (and the bake, where a target has
+ *     one), when production is served by a generation that accepts both: no caller and no monitor is ever
+ *     handed a credential that production refuses; the credential of two generations ago is refused.
+ *
+ * Moving the monitors *before* the switch would hand them a credential the live generation never saw (it is
+ * immutable, I1): so they follow the reference, which the engine moves after the switch.
+ */
+export interface LiveCredential {
+    /** The credential the reference names now: what callers hold, and what the candidate must also accept. */
+    current: pulumi.Output<string>;
+    /** Where it lives, if the target pins it by a version (a Secrets Manager version id). */
+    versionId?: string;
+}
+
+/**
+ * The promotion of the reference: `base` (generationOptions for a new secret version per generation,
+ * frontDoorOptions for an in-place update of a stable object), ordered after `after`: the switch, and the bake
+ * where the target has one.
+ */
+export function promotionOptions(
+    base: Omit<pulumi.CustomResourceOptions, "dependsOn">,
+    after: pulumi.Resource[],
+): pulumi.CustomResourceOptions {
+    return { ...base, dependsOn: after };
 }
 
 /** @internal The args of a dynamic resource: each field of its inputs may be an Input. */

@@ -201,8 +201,9 @@ export function testListener(
 
 /**
  * @internal The switch: the production listener's default action and default certificate move to the candidate in
- * one in-place update, only after the gate - it takes `gate.generation` as an input (a tag) and refuses to forward
- * to any generation other than the one the gate passed (I2).
+ * one in-place update, only after the gates - it takes `gate.generation` as an input (a tag) and refuses to forward
+ * to any generation other than the one both gates passed (I2): the candidate's own credential and the one callers
+ * still hold.
  */
 export function productionListener(
     parent: pulumi.Resource,
@@ -212,10 +213,13 @@ export function productionListener(
     alb: aws.lb.LoadBalancer,
     gate: pulumi.Resource & { generation: pulumi.Output<string> },
     candidate: { certificateArn: pulumi.Input<string>; targetGroupArn: pulumi.Input<string> },
+    grace: pulumi.Resource & { generation: pulumi.Output<string> },
 ): aws.lb.Listener {
-    const gatedTargetGroup = pulumi.all([gate.generation, candidate.targetGroupArn]).apply(([passed, arn]) => {
-        if (passed !== changeover.identity.id) {
-            throw new Error(`switch: the gate passed ${passed}, not the candidate ${changeover.identity.id}; traffic stays where it is`);
+    const gatedTargetGroup = pulumi.all([gate.generation, grace.generation, candidate.targetGroupArn]).apply(([passed, gracePassed, arn]) => {
+        for (const generation of [passed, gracePassed]) {
+            if (generation !== changeover.identity.id) {
+                throw new Error(`switch: a gate passed ${generation}, not the candidate ${changeover.identity.id}; traffic stays where it is`);
+            }
         }
         return arn;
     });
@@ -230,6 +234,6 @@ export function productionListener(
             defaultActions: [{ type: "forward", targetGroupArn: gatedTargetGroup }],
             tags: { ...stableTags(changeover), "repave:gate-passed": gate.generation },
         },
-        switchOptions(parent, gate),
+        switchOptions(parent, gate, { dependsOn: [grace] }),
     );
 }

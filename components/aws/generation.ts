@@ -1,7 +1,7 @@
 // A generation on AWS: everything a repave rebuilds. Each resource keeps one logical name and is replaced
 // (create-before-delete) when the generation id changes (generationOptions); its physical name carries the id, so
 // the candidate stands beside the live generation and the engine deletes the old one only after the switch.
-//   credential   random bearer token (secret) -> Secrets Manager secret + version, readable by this generation only
+//   credential   random bearer token (secret), staged in the API's stable secret (credential.ts)
 //   certificate  ACM, DNS-validated; presented on the test listener, then by the production listener
 //   compute      IAM role (least privilege) -> launch template pinning the AMI -> target group -> ASG
 import * as aws from "@pulumi/aws";
@@ -10,41 +10,9 @@ import { generationOptions, type Changeover } from "../changeover.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import type { AwsTarget } from "./args.ts";
 import type { PinnedAmi } from "./image.ts";
-import { GenerationCredential } from "./providers.ts";
+import { instancePolicy, type GenerationSecret } from "./credential.ts";
 
 const tagsOf = (changeover: Changeover, name: string) => ({ ...changeover.tags, Name: name });
-
-// ------------------------------------------------------------------------------------------------ credential
-
-/** @internal */
-export interface GenerationSecret {
-    credential: GenerationCredential;
-    secret: aws.secretsmanager.Secret;
-    version: aws.secretsmanager.SecretVersion;
-}
-
-/** @internal A fresh credential (I5) stored where only this generation's instances may read it (I8). */
-export function createCredential(parent: pulumi.Resource, prefix: string, changeover: Changeover): GenerationSecret {
-    const opts = generationOptions(parent, changeover);
-    const credential = new GenerationCredential(`${prefix}-credential`, { api: changeover.spec.name, generation: changeover.identity.id }, opts);
-    const secret = new aws.secretsmanager.Secret(
-        `${prefix}-secret`,
-        {
-            name: changeover.name("credential"),
-            description: `repave ${changeover.spec.name}: bearer credential of generation ${changeover.identity.id}`,
-            // The credential dies with its generation: no recovery window to keep it readable.
-            recoveryWindowInDays: 0,
-            tags: tagsOf(changeover, changeover.name("credential")),
-        },
-        opts,
-    );
-    const version = new aws.secretsmanager.SecretVersion(
-        `${prefix}-secret-version`,
-        { secretId: secret.arn, secretString: pulumi.secret(credential.value) },
-        opts,
-    );
-    return { credential, secret, version };
-}
 
 // ----------------------------------------------------------------------------------------------- certificate
 
@@ -120,19 +88,14 @@ export function albHealthCheck(spec: StatelessApiSpec): aws.types.input.lb.Targe
     };
 }
 
-/** @internal Only `secretsmanager:GetSecretValue`, only on this generation's secret. */
-export function instancePolicy(secretArn: string): string {
-    return JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [{ Sid: "ReadThisGenerationsCredential", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [secretArn] }],
-    });
-}
-
 /** @internal */
 export interface UserDataInputs {
     api: string;
     generation: string;
+    /** The API's stable secret, and the two versions of it this generation accepts (by id: pinned for its life). */
     secretArn: string;
+    versionId: string;
+    previousVersionId: string | null;
     port: number;
     healthPath: string;
     domains: readonly string[];
@@ -141,9 +104,10 @@ export interface UserDataInputs {
 }
 
 /**
- * @internal The instance's boot script: fetch this generation's credential with the instance role, hand it to the
- * API through a root-only environment file, start the API as the `repave-api` systemd unit. The credential itself
- * never appears in user data, launch template or logs - only the secret's ARN does.
+ * @internal The instance's boot script: fetch this generation's credential and the previous one (the credential
+ * callers held when this generation was built) by version id with the instance role, hand them to the API through
+ * a root-only environment file, start the API as the `repave-api` systemd unit. The credentials never appear in
+ * user data, launch template or logs - only the secret's ARN and version ids do.
  */
 export function userData(u: UserDataInputs): string {
     const quote = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
@@ -156,11 +120,18 @@ export function userData(u: UserDataInputs): string {
         "install -d -m 0700 /run/repave",
         "umask 077",
         // A new role's permissions take a few seconds to reach every region endpoint: retry for up to 2.5 minutes.
-        "for attempt in $(seq 1 30); do",
-        `  credential="$(aws secretsmanager get-secret-value --region "$region" --secret-id "$secret_arn" --query SecretString --output text)" && break`,
-        '  [ "$attempt" -lt 30 ] && sleep 5',
-        "done",
-        '[ -n "${credential:-}" ] || { echo "repave: cannot read the credential of this generation" >&2; exit 1; }',
+        "read_version() {",
+        "  local value attempt",
+        "  for attempt in $(seq 1 30); do",
+        `    value="$(aws secretsmanager get-secret-value --region "$region" --secret-id "$secret_arn" --version-id "$1" --query SecretString --output text)" && { printf '%s' "$value"; return 0; }`,
+        '    [ "$attempt" -lt 30 ] && sleep 5',
+        "  done",
+        "  return 1",
+        "}",
+        `credential="$(read_version ${quote(u.versionId)})" || { echo "repave: cannot read the credential of this generation" >&2; exit 1; }`,
+        u.previousVersionId
+            ? `previous="$(read_version ${quote(u.previousVersionId)})" || { echo "repave: cannot read the previous credential" >&2; exit 1; }`
+            : 'previous=""',
         "{",
         `  echo REPAVE_API=${quote(u.api)}`,
         `  echo REPAVE_GENERATION=${quote(u.generation)}`,
@@ -168,8 +139,9 @@ export function userData(u: UserDataInputs): string {
         `  echo PORT=${u.port}`,
         `  echo HEALTH_PATH=${quote(u.healthPath)}`,
         `  echo "REPAVE_CREDENTIAL=$credential"`,
+        `  echo "REPAVE_PREVIOUS_CREDENTIAL=$previous"`,
         "} > /run/repave/env",
-        "unset credential",
+        "unset credential previous",
         "umask 022",
     ];
     if (u.install) lines.push("# install", u.install);
@@ -224,7 +196,8 @@ export function createCompute(
     target: AwsTarget,
     ami: PinnedAmi,
     instanceSecurityGroup: aws.ec2.SecurityGroup,
-    secret: aws.secretsmanager.Secret,
+    store: aws.secretsmanager.Secret,
+    secret: GenerationSecret,
 ): GenerationCompute {
     const spec = target.spec;
     const id = changeover.identity.id;
@@ -243,7 +216,12 @@ export function createCompute(
         },
         opts,
     );
-    const policy = new aws.iam.RolePolicy(`${prefix}-instance-policy`, { role: role.name, policy: secret.arn.apply(instancePolicy) }, opts);
+    const versions = pulumi.all([secret.staged.versionId, secret.credential.previousVersionId]);
+    const policy = new aws.iam.RolePolicy(
+        `${prefix}-instance-policy`,
+        { role: role.name, policy: pulumi.all([store.arn, versions]).apply(([arn, ids]) => instancePolicy(arn, ids.filter((id): id is string => !!id))) },
+        opts,
+    );
     const managed: pulumi.Resource[] = [];
     if (target.ssmSessionManager) {
         const partition = aws.getPartitionOutput({}, { parent }).partition;
@@ -278,9 +256,20 @@ export function createCompute(
     );
 
     const script = pulumi
-        .all([secret.arn, target.app?.install, target.app?.start])
-        .apply(([secretArn, install, start]) =>
-            userData({ api: spec.name, generation: id, secretArn, port: spec.port, healthPath: spec.healthCheck.path, domains: target.domains, install, start }),
+        .all([store.arn, versions, target.app?.install, target.app?.start])
+        .apply(([secretArn, [versionId, previousVersionId], install, start]) =>
+            userData({
+                api: spec.name,
+                generation: id,
+                secretArn,
+                versionId,
+                previousVersionId: previousVersionId ?? null,
+                port: spec.port,
+                healthPath: spec.healthCheck.path,
+                domains: target.domains,
+                install,
+                start,
+            }),
         );
     const launchTemplate = new aws.ec2.LaunchTemplate(
         `${prefix}-launch-template`,

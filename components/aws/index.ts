@@ -3,21 +3,24 @@
 //
 //   1 image       latest patched AMI, pinned by id                              image.ts
 //   - front door  ALB, security groups, redirect, DNS (stable)                  frontDoor.ts
-//   2 generation  credential + secret, certificate, role, launch template,      generation.ts
+//   - credential  the API's stable secret; AWSCURRENT is what callers use         credential.ts
+//   2 generation  credential staged in it, certificate, role, launch template,  credential.ts, generation.ts
 //                 target group, ASG (replaced, create-before-delete)
 //   3 health      the ASG is created only when every instance is healthy in its target group
 //   4 gate        test listener -> candidate; ProbeGate runs the probes there   ../gate.ts
 //   5 switch      production listener -> candidate (default action + default certificate), after the gate
 //   6 keep warm   old generation warm for keepWarmSeconds, production proven; then the engine deletes the old
 //                 generation (its ASG drains through the deregistration delay, then its certificate goes)
-//   - monitor     the same probes, scheduled, alarmed                           monitor.ts
+//   7 promote     AWSCURRENT -> the new credential, AWSPREVIOUS -> the live one   credential.ts
+//   - monitor     the same probes, scheduled, alarmed, with AWSCURRENT           monitor.ts
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover, type GenerationFacts } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
-import { certificateValidationRecords, createFrontDoor, productionListener, testListener } from "./frontDoor.ts";
-import { createCertificate, createCompute, createCredential, createListenerCertificate, validateCertificate } from "./generation.ts";
+import { createCredential, createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
+import { certificateValidationRecords, createFrontDoor, productionListener, stableTags, testListener } from "./frontDoor.ts";
+import { createCertificate, createCompute, createListenerCertificate, validateCertificate } from "./generation.ts";
 import { resolveLatestAmi } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
 import { KeepWarm } from "./providers.ts";
@@ -74,7 +77,7 @@ export class StatelessApi extends pulumi.ComponentResource {
     declare readonly certificateArn: pulumi.Output<string>;
     declare readonly certNotAfter: pulumi.Output<string>;
     declare readonly credentialCreatedAt: pulumi.Output<string>;
-    /** The Secrets Manager secret holding the live generation's credential (the ARN, not the value). */
+    /** The API's Secrets Manager secret: AWSCURRENT is the credential callers use (the ARN, not the value). */
     declare readonly secretArn: pulumi.Output<string>;
     declare readonly albArn: pulumi.Output<string>;
     declare readonly albDnsName: pulumi.Output<string>;
@@ -137,44 +140,50 @@ export class StatelessApi extends pulumi.ComponentResource {
         // Front door: created once, updated in place, never replaced by a repave (I4).
         const frontDoor = createFrontDoor(this, name, changeover, target);
 
+        // The credential callers hold now (the store's AWSCURRENT), read before anything changes: the candidate
+        // accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
+        const store = createCredentialStore(this, name, changeover, stableTags(changeover));
+        const live = await readLiveCredential(changeover.stableName("credential"), { parent: this });
+
         // 2. The candidate generation, beside the live one. Fresh credential, certificate and instances (I5); the
         //    engine replaces each of these create-before-delete and deletes the old ones only at the end of a
         //    successful update - after the switch below (I1, I3).
-        const { credential, secret, version } = createCredential(this, name, changeover);
-        const bearer = pulumi.secret(credential.value);
+        const secret = createCredential(this, name, changeover, store, live);
+        const bearer = pulumi.secret(secret.credential.value);
         const certificate = createCertificate(this, name, changeover, target);
         const records = certificateValidationRecords(this, name, target, certificate);
         const validation = validateCertificate(this, name, changeover, certificate, records);
         // 3. Health: the ASG counts as created only when `capacity` instances are healthy in the candidate's
         //    target group (waitForElbCapacity), so everything after it sees a healthy candidate.
-        const compute = createCompute(this, name, changeover, target, ami, frontDoor.instanceSecurityGroup, secret);
+        const compute = createCompute(this, name, changeover, target, ami, frontDoor.instanceSecurityGroup, store, secret);
         const candidate = { certificateArn: validation.certificateArn, targetGroupArn: compute.targetGroup.arn };
 
         // 4. Gate: the test listener serves the candidate (its instances and its certificate); the shared probes run
         //    there from the deploying machine - positive, negative, wrong host, legacy TLS. A failure fails the
         //    update here: production still points at the live generation, which is not deleted (I2, I3).
         const test = testListener(this, name, changeover, target, frontDoor.alb, candidate);
-        const gate = new ProbeGate(
-            `${name}-gate`,
-            {
-                api: spec.name,
-                generation: changeover.identity.id,
-                host: frontDoor.alb.dnsName,
-                port: target.testListenerPort,
-                serverName: target.probeServerName,
-                caPem: null,
-                credential: bearer,
-                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
-                settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
-                ...scanInputs(spec, ami.id),
-            },
-            { parent: this, dependsOn: [test, compute.asg, version] },
-        );
+        const gateInputs = {
+            api: spec.name,
+            generation: changeover.identity.id,
+            host: frontDoor.alb.dnsName,
+            port: target.testListenerPort,
+            serverName: target.probeServerName,
+            caPem: null,
+            probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+            settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
+            ...scanInputs(spec, ami.id),
+        };
+        const gateOpts = { parent: this, dependsOn: [test, compute.asg, secret.staged] };
+        const gate = new ProbeGate(`${name}-gate`, { ...gateInputs, credential: bearer }, gateOpts);
+        // Callers still hold the live credential: the candidate must serve them too, proven before the switch. The
+        // credential is the one pinned in the generation (its own on the first generation, which has no previous),
+        // so this gate exists on every deploy and changes only with its generation.
+        const grace = new ProbeGate(`${name}-gate-grace`, { ...gateInputs, credential: graceCredential(secret.credential) }, gateOpts);
 
         // 5. Switch: the production listener forwards to the generation the gate passed and presents its
         //    certificate - one in-place update of a stable listener. After it nothing refers to the old certificate
         //    and target group any more; they go with the old generation.
-        const production = productionListener(this, name, changeover, target, frontDoor.alb, gate, candidate);
+        const production = productionListener(this, name, changeover, target, frontDoor.alb, gate, candidate, grace);
 
         // The candidate's certificate joins the production listener's certificate list as a generation resource.
         // It cannot come before the switch (it needs the listener's ARN, and the listener is the switch); its job is
@@ -202,11 +211,17 @@ export class StatelessApi extends pulumi.ComponentResource {
             { parent: this, dependsOn: [production] },
         );
 
-        // Continuous monitor: the same probes against production, on a schedule, alarmed.
+        // 7. Promote: production accepts both credentials now, so AWSCURRENT moves to the new one. Callers and the
+        //    monitor pick it up on their next read; whoever still holds the old one is served until the next repave.
+        const promotion = promoteCredential(this, name, changeover, store, secret.credential, [warm]);
+
+        // Continuous monitor: the same probes against production, on a schedule, alarmed. Its settings name the
+        // stable secret, never a generation's credential: nothing about it changes in a repave, it reads AWSCURRENT
+        // on each run, so it moves with the promotion. Its first create waits for the first promotion.
         // It asks DNS for the name when we keep its alias (so DNS is monitored too), the ALB directly otherwise.
         const aliased = target.hostedZoneId !== undefined && target.domains.includes(target.probeServerName);
         const host = aliased ? target.probeServerName : frontDoor.alb.dnsName;
-        const monitor = target.monitor ? createMonitor(this, name, changeover, target, { secretArn: secret.arn, host }, [production]) : undefined;
+        const monitor = target.monitor ? createMonitor(this, name, changeover, target, { secretArn: store.arn, host }, [promotion]) : undefined;
 
         // Clients use the certificate's name (an alias to the ALB when the zone is ours, your DNS otherwise).
         const port = target.listenerPort === 443 ? "" : `:${target.listenerPort}`;
@@ -221,8 +236,8 @@ export class StatelessApi extends pulumi.ComponentResource {
             imageSource: ami.from,
             certificateArn: validation.certificateArn,
             certNotAfter: certificate.notAfter,
-            credentialCreatedAt: credential.createdAt,
-            secretArn: secret.arn,
+            credentialCreatedAt: secret.credential.createdAt,
+            secretArn: store.arn,
             albArn: frontDoor.alb.arn,
             albDnsName: frontDoor.alb.dnsName,
             alarmArn: monitor ? monitor.alarm.arn : undefined,

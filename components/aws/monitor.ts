@@ -1,6 +1,7 @@
 // The continuous monitor on AWS: the same synthetic transactions as the gate (components/probes.ts, the one
 // runner, positive and negative), run against production by a scheduled Lambda, with a CloudWatch alarm on any
-// failed run. It is stable (updated in place) and follows the live generation: it reads the live credential.
+// failed run. It is stable: its settings name the API's secret, never a generation's credential, and it reads
+// AWSCURRENT on every run, so it follows the credential's promotion after the switch without being touched.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
@@ -34,7 +35,8 @@ const suite = JSON.parse(readFileSync(new URL("./suite.json", import.meta.url), 
 const secrets = new SecretsManagerClient({});
 
 export async function handler() {
-    const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.REPAVE_SECRET_ARN }));
+    // AWSCURRENT said out loud: the role may read only that label (secretsmanager:VersionStage).
+    const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: process.env.REPAVE_SECRET_ARN, VersionStage: "AWSCURRENT" }));
     const endpoint = { host: process.env.REPAVE_HOST, port: Number(process.env.REPAVE_PORT), serverName: process.env.REPAVE_SERVER_NAME };
     const report = await runProbeSuite(endpoint, suite, SecretString);
     console.log(JSON.stringify({ api: process.env.REPAVE_API, passed: report.passed, results: report.results }));
@@ -70,7 +72,10 @@ export interface Monitor {
     alarm: aws.cloudwatch.MetricAlarm;
 }
 
-/** @internal Registered after the switch (`after`): it probes production with the live generation's credential. */
+/**
+ * @internal The monitor of production, with what callers use: the store's AWSCURRENT. Created after the first
+ * promotion (`after`), so it never probes before anything serves; later repaves leave it untouched.
+ */
 export function createMonitor(
     parent: pulumi.Resource,
     prefix: string,
@@ -106,7 +111,15 @@ export function createMonitor(
                 Version: "2012-10-17",
                 Statement: [
                     { Sid: "Logs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
-                    { Sid: "ReadLiveCredential", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [live.secretArn] },
+                    {
+                        Sid: "ReadCurrentCredential",
+                        Effect: "Allow",
+                        Action: ["secretsmanager:GetSecretValue"],
+                        Resource: [live.secretArn],
+                        // Only the label callers use, never a candidate's staged version (AWS Service Authorization
+                        // Reference, Secrets Manager: condition key secretsmanager:VersionStage on GetSecretValue).
+                        Condition: { StringEquals: { "secretsmanager:VersionStage": "AWSCURRENT" } },
+                    },
                 ],
             }),
         },

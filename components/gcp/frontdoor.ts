@@ -100,15 +100,26 @@ export function createTestRoute(name: string, parent: pulumi.Resource, changeove
 
 /**
  * The switch: the production URL map's default service and the production proxy's certificate move to the
- * candidate, in place, only after the gate passed it. Both take `gate.generation` as an input (ordering by data,
- * I2) and refuse any generation but the candidate. The old certificate and backend are still there (the engine
+ * candidate, in place, only after both gates passed it (its own credential, and the one callers still hold). Both
+ * take `gate.generation` as an input (ordering by data, I2) and refuse any generation but the candidate. The old certificate and backend are still there (the engine
  * deletes them after the update), so nothing the proxy or URL map uses is ever deleted under it (pulumi/pulumi#6350).
  */
-export function createProductionRoute(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs, frontDoor: FrontDoor, candidate: GcpGeneration, gate: ProbeGate): Route {
+export function createProductionRoute(
+    name: string,
+    parent: pulumi.Resource,
+    changeover: Changeover,
+    target: GcpArgs,
+    frontDoor: FrontDoor,
+    candidate: GcpGeneration,
+    gate: ProbeGate,
+    grace: ProbeGate,
+): Route {
     const project = target.project;
-    const gated = gate.generation.apply((generation) => {
-        if (generation !== changeover.identity.id) {
-            throw new Error(`switch: the gate passed ${generation}, not the candidate ${changeover.identity.id}; traffic stays where it is`);
+    const gated = pulumi.all([gate.generation, grace.generation]).apply(([generation, graced]) => {
+        for (const passed of [generation, graced]) {
+            if (passed !== changeover.identity.id) {
+                throw new Error(`switch: a gate passed ${passed}, not the candidate ${changeover.identity.id}; traffic stays where it is`);
+            }
         }
         return generation;
     });
@@ -122,7 +133,7 @@ export function createProductionRoute(name: string, parent: pulumi.Resource, cha
             description: pulumi.interpolate`repave production route -> generation ${gated} (gate passed)`,
             defaultService: afterGate(candidate.backend.selfLink),
         },
-        switchOptions(parent, gate),
+        switchOptions(parent, gate, { dependsOn: [grace] }),
     );
     const proxy = new gcp.compute.TargetHttpsProxy(
         `${name}-https-proxy`,
@@ -133,7 +144,7 @@ export function createProductionRoute(name: string, parent: pulumi.Resource, cha
             sslCertificates: [afterGate(candidate.certificate.selfLink)],
             sslPolicy: frontDoor.tlsPolicy.selfLink,
         },
-        switchOptions(parent, gate),
+        switchOptions(parent, gate, { dependsOn: [grace] }),
     );
     return { urlMap, proxy, listener: listener(`${name}-https-listener`, parent, project, changeover.stableName("https"), proxy, frontDoor.address, 443) };
 }

@@ -5,9 +5,9 @@
 // beside the live generation and deletes the old one only at the end of a successful update, after the switch.
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { generationOptions, type Changeover } from "../changeover.ts";
+import { generationOptions, type Changeover, type LiveCredential } from "../changeover.ts";
 import type { GcpArgs } from "./config.ts";
-import { GenerationCredential } from "./credential.ts";
+import { GenerationCredential, graceCredential } from "./credential.ts";
 import type { PinnedImage } from "./image.ts";
 import { Retirement } from "./retirement.ts";
 
@@ -20,6 +20,10 @@ export interface GcpGeneration {
     secret: gcp.secretmanager.Secret;
     secretVersion: gcp.secretmanager.SecretVersion;
     secretAccess: gcp.secretmanager.SecretIamMember;
+    /** The credential callers held when this generation was built (its own on a first generation): accepted too. */
+    previousSecret: gcp.secretmanager.Secret;
+    previousVersion: gcp.secretmanager.SecretVersion;
+    previousAccess: gcp.secretmanager.SecretIamMember;
     template: gcp.compute.InstanceTemplate;
     healthCheck: gcp.compute.HealthCheck;
     group: gcp.compute.RegionInstanceGroupManager;
@@ -36,7 +40,14 @@ export function gcpLabels(tags: Record<string, string>): Record<string, string> 
 /** The network tag the front door's firewall rule admits health checks and load-balancer traffic to. */
 export const networkTag = (api: string): string => `repave-${api}`;
 
-export function createGeneration(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs, image: PinnedImage): GcpGeneration {
+export function createGeneration(
+    name: string,
+    parent: pulumi.Resource,
+    changeover: Changeover,
+    target: GcpArgs,
+    image: PinnedImage,
+    live: LiveCredential | null,
+): GcpGeneration {
     const { spec, identity } = changeover;
     const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
     const labels = gcpLabels(changeover.tags);
@@ -55,29 +66,28 @@ export function createGeneration(name: string, parent: pulumi.Resource, changeov
         opts(),
     );
 
-    // Credential: minted once per generation, kept only in Secret Manager and as a Pulumi secret (I8).
-    const credential = new GenerationCredential(`${name}-credential`, { api: spec.name, generation: identity.id }, opts());
-    const secret = new gcp.secretmanager.Secret(
-        `${name}-credential-secret`,
-        { project, secretId: changeover.name("credential"), replication: { auto: {} }, labels },
+    // Credentials: this generation's own, minted once, and the one callers hold now (the store's `latest`), both in
+    // secrets of this generation's own, kept only there and as Pulumi secrets (I8). A first generation has no
+    // previous credential: its second secret holds its own (Secret Manager refuses an empty payload).
+    const credential = new GenerationCredential(
+        `${name}-credential`,
+        { api: spec.name, generation: identity.id, previous: live ? pulumi.secret(live.current) : null },
         opts(),
     );
-    const secretVersion = new gcp.secretmanager.SecretVersion(
-        `${name}-credential-version`,
-        { secret: secret.name, secretData: pulumi.secret(credential.value) },
-        opts(),
-    );
-    // Least privilege: accessor on this generation's secret only, for this generation's account only.
-    const secretAccess = new gcp.secretmanager.SecretIamMember(
-        `${name}-credential-access`,
-        {
-            project,
-            secretId: secret.secretId,
-            role: "roles/secretmanager.secretAccessor",
-            member: pulumi.interpolate`serviceAccount:${serviceAccount.email}`,
-        },
-        opts(),
-    );
+    const member = pulumi.interpolate`serviceAccount:${serviceAccount.email}`;
+    const holder = (suffix: string, data: pulumi.Input<string>) => {
+        const secret = new gcp.secretmanager.Secret(`${name}-${suffix}-secret`, { project, secretId: changeover.name(suffix), replication: { auto: {} }, labels }, opts());
+        const version = new gcp.secretmanager.SecretVersion(`${name}-${suffix}-version`, { secret: secret.name, secretData: pulumi.secret(data) }, opts());
+        // Least privilege: accessor on this generation's secret only, for this generation's account only.
+        const access = new gcp.secretmanager.SecretIamMember(
+            `${name}-${suffix}-access`,
+            { project, secretId: secret.secretId, role: "roles/secretmanager.secretAccessor", member },
+            opts(),
+        );
+        return { secret, version, access };
+    };
+    const own = holder("credential", credential.value);
+    const previous = holder("previous", graceCredential(credential));
 
     // Compute: the template pins the image by self-link; the instances learn their generation, port and secret
     // from metadata (see README: what the image must do).
@@ -97,12 +107,13 @@ export function createGeneration(name: string, parent: pulumi.Resource, changeov
                 "repave-generation": identity.id,
                 "repave-port": String(spec.port),
                 "repave-health-path": spec.healthCheck.path,
-                "repave-credential-secret": secretVersion.name,
+                "repave-credential-secret": own.version.name,
+                "repave-previous-credential-secret": previous.version.name,
                 "block-project-ssh-keys": "TRUE",
                 "enable-oslogin": "TRUE",
             },
         },
-        opts({ dependsOn: [secretAccess] }),
+        opts({ dependsOn: [own.access, previous.access] }),
     );
 
     // Health: GCP wants the timeout no longer than the interval, in whole seconds.
@@ -179,5 +190,20 @@ export function createGeneration(name: string, parent: pulumi.Resource, changeov
         opts(),
     );
 
-    return { serviceAccount, credential, secret, secretVersion, secretAccess, template, healthCheck, group, backend, certificate, retirement };
+    return {
+        serviceAccount,
+        credential,
+        secret: own.secret,
+        secretVersion: own.version,
+        secretAccess: own.access,
+        previousSecret: previous.secret,
+        previousVersion: previous.version,
+        previousAccess: previous.access,
+        template,
+        healthCheck,
+        group,
+        backend,
+        certificate,
+        retirement,
+    };
 }

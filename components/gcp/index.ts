@@ -4,19 +4,22 @@
 //
 //   1 image       newest image of the family, pinned by self-link                 image.ts
 //   2 front door  static address, TLS policy, firewall: stable                   frontdoor.ts
-//   3 generation  account, credential + secret, template, MIG, backend, cert      generation.ts
+//   - credential  the API's stable secret: callers use its latest version         credential.ts
+//   3 generation  account, credential + secrets, template, MIG, backend, cert     generation.ts
 //   4 test route  test URL map + proxy -> candidate, listener on testPort          frontdoor.ts
 //   5 gate        ProbeGate: positive + negative probes on the test listener       ../gate.ts
 //   6 switch      production URL map + proxy cert -> the gated generation          frontdoor.ts
-//   7 monitor     uptime check + alert on the production name                      monitor.ts
-//   8 retire      the engine deletes the old generation after the update; its Retirement waits first
+//   7 promote     a new version of the stable secret: callers move to the new one   credential.ts
+//   8 monitor     uptime check + alert on the production name, with that credential monitor.ts
+//   9 retire      the engine deletes the old generation after the update; its Retirement waits first
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, type GcpArgs, type GcpArgsInput } from "./config.ts";
 import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
-import { createGeneration } from "./generation.ts";
+import { createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
+import { createGeneration, gcpLabels } from "./generation.ts";
 import { latestImageOfFamily } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
 
@@ -121,8 +124,14 @@ export class StatelessApi extends pulumi.ComponentResource {
         // 2. Front door: created once, unchanged by a repave (I4).
         const frontDoor = createFrontDoor(name, this, changeover, target);
 
+        // The credential callers hold now (the stable secret's latest version), read before anything changes: the
+        // candidate accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
+        const { ["repave:generation"]: _generation, ...stable } = changeover.tags;
+        const store = createCredentialStore(name, this, changeover, target.project, gcpLabels(stable));
+        const live = await readLiveCredential(target.project, changeover.stableName("credential"), { parent: this });
+
         // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
-        const candidate = createGeneration(name, this, changeover, target, image);
+        const candidate = createGeneration(name, this, changeover, target, image, live);
 
         // 4. The test route moves to the candidate; production does not.
         const testRoute = createTestRoute(name, this, changeover, target, frontDoor, candidate);
@@ -131,30 +140,48 @@ export class StatelessApi extends pulumi.ComponentResource {
         //    for the instance group to be stable and its secret to be readable; it retries while the load balancer
         //    and the new certificate settle, and fails the update (traffic stays on live) if they never pass (I2, I3).
         const domain = spec.certificate.domains[0]!;
-        const gate = new ProbeGate(
-            `${name}-gate`,
-            {
-                api: spec.name,
-                generation: changeover.identity.id,
-                host: frontDoor.address.address,
-                port: target.testPort,
-                serverName: domain,
-                caPem: null,
-                credential: pulumi.secret(candidate.credential.value),
-                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
-                settleSeconds: target.gateSettleSeconds,
-                ...scanInputs(spec, image.selfLink),
-            },
-            { parent: this, dependsOn: [testRoute.listener, testRoute.proxy, testRoute.urlMap, candidate.group, candidate.backend, candidate.secretVersion, candidate.secretAccess] },
-        );
+        const gateInputs = {
+            api: spec.name,
+            generation: changeover.identity.id,
+            host: frontDoor.address.address,
+            port: target.testPort,
+            serverName: domain,
+            caPem: null,
+            probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+            settleSeconds: target.gateSettleSeconds,
+            ...scanInputs(spec, image.selfLink),
+        };
+        const gateOpts = {
+            parent: this,
+            dependsOn: [
+                testRoute.listener,
+                testRoute.proxy,
+                testRoute.urlMap,
+                candidate.group,
+                candidate.backend,
+                candidate.secretVersion,
+                candidate.secretAccess,
+                candidate.previousVersion,
+                candidate.previousAccess,
+            ],
+        };
+        const gate = new ProbeGate(`${name}-gate`, { ...gateInputs, credential: pulumi.secret(candidate.credential.value) }, gateOpts);
+        // Callers still hold the live credential: the candidate must serve them too, proven before the switch (the
+        // pinned previous one, or its own on a first generation: this gate exists on every deploy).
+        const grace = new ProbeGate(`${name}-gate-grace`, { ...gateInputs, credential: graceCredential(candidate.credential) }, gateOpts);
 
-        // 6. Switch: production URL map and certificate move to the generation the gate passed.
-        const production = createProductionRoute(name, this, changeover, target, frontDoor, candidate, gate);
+        // 6. Switch: production URL map and certificate move to the generation both gates passed.
+        const production = createProductionRoute(name, this, changeover, target, frontDoor, candidate, gate, grace);
 
-        // 7. Continuous monitor on production, with the live generation's credential, after the switch.
-        const monitor = createMonitor(name, this, changeover, target, candidate.credential.value, [production.urlMap, production.proxy]);
+        // 7. Promote: production accepts both credentials now; the stable secret's latest moves to the new one.
+        const promotion = promoteCredential(name, this, changeover, store, candidate.credential, [production.urlMap, production.proxy]);
 
-        // 8. Retire: nothing to write. The old generation is a pending delete the engine runs after this update
+        // 8. Continuous monitor on production with what callers use. The uptime check holds the credential in its
+        //    settings, so it is updated after the promotion; until then it sends the live one, which the new
+        //    generation accepts too: no alarm at the switch.
+        const monitor = createMonitor(name, this, changeover, target, candidate.credential.value, [promotion]);
+
+        // 9. Retire: nothing to write. The old generation is a pending delete the engine runs after this update
         //    succeeded; its Retirement waits for propagation and drain before its backend and instances go.
         return {
             url: `https://${domain}`,

@@ -1,6 +1,7 @@
 // The continuous monitor: a Cloud Monitoring uptime check that repeats the spec's first positive probe against the
-// production name, and an alert policy that fires when it fails. It follows the switch (it authenticates with the
-// live generation's credential), so it is updated after the production route moved.
+// production name, and an alert policy that fires when it fails. An uptime check cannot read Secret Manager, so it
+// carries the credential callers use in its settings: it is updated after the promotion (after the switch), and
+// until then sends the credential the live generation and the new one both accept.
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { Changeover } from "../changeover.ts";

@@ -37,8 +37,8 @@ export interface ProductionRoute {
 }
 
 /**
- * The switch: the production Service's selector moves to the generation the gate passed, and the Ingress's TLS
- * Secret with it. Both take the gated generation as an input (ordering by data, I2) and refuse any generation but
+ * The switch: the production Service's selector moves to the generation the gates passed (its own credential and
+ * the one callers still hold), and the Ingress's TLS Secret with it. Both take the gated generation as an input (ordering by data, I2) and refuse any generation but
  * the candidate; the old generation's pods and Secrets still exist until the engine deletes them after the update.
  */
 export function createProductionRoute(
@@ -48,7 +48,7 @@ export function createProductionRoute(
     target: KubernetesArgs,
     candidate: KubernetesGeneration,
     gatePassed: pulumi.Output<string>,
-    gate: pulumi.Resource,
+    gates: pulumi.Resource[],
 ): ProductionRoute {
     const { spec, identity } = changeover;
     const gated = gatePassed.apply((generation) => {
@@ -72,7 +72,7 @@ export function createProductionRoute(
                 ports: [{ name: "https", port: target.servicePort, targetPort: "https" }],
             },
         },
-        switchOptions(parent, gate),
+        switchOptions(parent, gates[0]!, { dependsOn: gates.slice(1) }),
     );
     if (!target.ingress) return { service };
 
@@ -97,7 +97,7 @@ export function createProductionRoute(
                 })),
             },
         },
-        switchOptions(parent, gate),
+        switchOptions(parent, gates[0]!, { dependsOn: gates.slice(1) }),
     );
     return { service, ingress };
 }

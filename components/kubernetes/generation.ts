@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { generationOptions, type Changeover } from "../changeover.ts";
 import type { KubernetesArgs } from "./config.ts";
 import type { PinnedImage } from "./image.ts";
-import { GenerationSecrets, type MintedCa } from "./mint.ts";
+import { GenerationSecrets, graceCredential, type MintedCa } from "./mint.ts";
 
 export const labelKeys = { api: "repave.dev/api", generation: "repave.dev/generation" } as const;
 
@@ -43,6 +43,7 @@ export function createGeneration(
     target: KubernetesArgs,
     image: PinnedImage,
     ca: MintedCa | undefined,
+    live: pulumi.Output<string | null>,
 ): KubernetesGeneration {
     const { spec, identity } = changeover;
     const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
@@ -59,12 +60,19 @@ export function createGeneration(
             domains: spec.certificate.domains,
             lifetimeDays: spec.certificate.lifetimeDays,
             ca: ca ? pulumi.secret({ certPem: ca.certPem, keyPem: ca.keyPem }) : null,
+            previous: live,
         },
         opts(),
     );
+    // Its own credential and the one callers held when it was built (its own again on a first generation), pinned
+    // here for its life: a pod that restarts after the promotion reads the same two.
     const credentialSecret = new kubernetes.core.v1.Secret(
         `${name}-credential`,
-        { metadata: metadata("credential"), type: "Opaque", stringData: { credential: pulumi.secret(secrets.credential) } },
+        {
+            metadata: metadata("credential"),
+            type: "Opaque",
+            stringData: { credential: pulumi.secret(secrets.credential), previous: graceCredential(secrets) },
+        },
         opts(),
     );
 
@@ -130,6 +138,7 @@ export function createGeneration(
                                     { name: "REPAVE_TLS_CERT_FILE", value: `${tlsMountPath}/tls.crt` },
                                     { name: "REPAVE_TLS_KEY_FILE", value: `${tlsMountPath}/tls.key` },
                                     { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: credentialSecret.metadata.name, key: "credential" } } },
+                                    { name: "REPAVE_PREVIOUS_CREDENTIAL", valueFrom: { secretKeyRef: { name: credentialSecret.metadata.name, key: "previous" } } },
                                 ],
                                 readinessProbe: {
                                     httpGet: { path: spec.healthCheck.path, port: "https", scheme: "HTTPS" },

@@ -4,22 +4,25 @@
 //
 //   1 image       the tag resolved to a digest, pinned as repository@sha256:...            image.ts
 //   2 front door  the CA repave signs with (no cert-manager) and the probes ConfigMap       mint.ts, probe-job.ts
+//   - credential  the stable Secret callers read (`current`), read as it is now            credential.ts
 //   3 generation  credential + certificate Secrets, Deployment, PodDisruptionBudget         generation.ts
 //   4 test route  the preview Service selects the candidate                                frontdoor.ts
 //   5 gate        a Job running the probes against the preview Service (or ProbeGate)       probe-job.ts, ../gate.ts
 //   6 switch      production Service selector (+ Ingress TLS Secret) -> gated generation     frontdoor.ts
-//   7 monitor     a CronJob running the positive probes against production                 probe-job.ts
-//   8 retire      the engine deletes the old generation after the update; its pods drain (preStop)
+//   7 promote     the stable Secret's `current` -> the new credential (`previous` -> live)  credential.ts
+//   8 monitor     a CronJob running the positive probes against production, with `current`  probe-job.ts
+//   9 retire      the engine deletes the old generation after the update; its pods drain (preStop)
 import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { checkScan } from "../scan.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkKubernetesArgs, type KubernetesArgs, type KubernetesArgsInput } from "./config.ts";
+import { createCredentialReference, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
 import { createGeneration, labelKeys } from "./generation.ts";
 import { pinImage, RegistryResolver, type ImageResolver } from "./image.ts";
-import { MintedCa } from "./mint.ts";
+import { graceCredential, MintedCa } from "./mint.ts";
 import { createGateJob, createMonitor, createProbeConfigMap, probeServerName } from "./probe-job.ts";
 
 export type { KubernetesArgs, KubernetesArgsInput } from "./config.ts";
@@ -123,9 +126,14 @@ export class StatelessApi extends pulumi.ComponentResource {
         const ca = target.certManager ? undefined : new MintedCa(`${name}-ca`, { commonName: `repave CA (${spec.name})`, lifetimeDays: 3650 }, { parent: this });
         const probes = createProbeConfigMap(name, this, changeover, target);
 
+        // The credential callers hold now (the stable Secret's `current`), read before anything changes: the
+        // candidate accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
+        const reference = createCredentialReference(name, this, changeover, target);
+        const held = readLiveCredential(name, this, reference);
+
         // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
         //    Pulumi waits for the Deployment's rollout: every replica ready by the readiness probe (health).
-        const candidate = createGeneration(name, this, changeover, target, image, ca);
+        const candidate = createGeneration(name, this, changeover, target, image, ca, held);
 
         // 4. The test route: the preview Service selects the candidate; production does not move.
         const preview = createPreviewService(name, this, changeover, target, candidate);
@@ -134,54 +142,55 @@ export class StatelessApi extends pulumi.ComponentResource {
         //    with production still selecting the live generation (I2, I3).
         const serverName = probeServerName(spec.certificate.domains[0]!);
         const previewHost = `${changeover.stableName("preview")}.${ns}.svc`;
-        let gate: pulumi.Resource;
+        let gates: pulumi.Resource[];
         let gatePassed: pulumi.Output<string>;
         if (target.gateFromDeployer) {
-            const probeGate = new ProbeGate(
-                `${name}-gate`,
-                {
-                    api: spec.name,
-                    generation: changeover.identity.id,
-                    host: target.previewAddress ?? previewAddressOf(preview, target, `${previewHost}.cluster.local`),
-                    port: target.servicePort,
-                    serverName,
-                    caPem: ca ? ca.certPem : null,
-                    credential: pulumi.secret(candidate.secrets.credential),
-                    probes: { positive: spec.probes.positive, negative: spec.probes.negative },
-                    settleSeconds: target.gateSettleSeconds,
-                    ...scan,
-                },
-                { parent: this, dependsOn: [preview, candidate.deployment] },
-            );
-            gate = probeGate;
-            gatePassed = probeGate.generation;
+            const inputs = {
+                api: spec.name,
+                generation: changeover.identity.id,
+                host: target.previewAddress ?? previewAddressOf(preview, target, `${previewHost}.cluster.local`),
+                port: target.servicePort,
+                serverName,
+                caPem: ca ? ca.certPem : null,
+                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                settleSeconds: target.gateSettleSeconds,
+                ...scan,
+            };
+            const opts = { parent: this, dependsOn: [preview, candidate.deployment] };
+            const probeGate = new ProbeGate(`${name}-gate`, { ...inputs, credential: pulumi.secret(candidate.secrets.credential) }, opts);
+            // Callers still hold the live credential: the candidate must serve them too, before the switch.
+            const grace = new ProbeGate(`${name}-gate-grace`, { ...inputs, credential: graceCredential(candidate.secrets) }, opts);
+            gates = [probeGate, grace];
+            gatePassed = bothPassed(probeGate.generation, grace.generation);
         } else {
-            const job = createGateJob(
-                name,
-                this,
-                changeover,
-                target,
-                probes,
-                {
-                    host: previewHost,
-                    port: target.servicePort,
-                    serverName,
-                    credentialSecret: candidate.credentialSecret.metadata.name,
-                    tlsSecret: candidate.tlsSecretName,
-                    settleSeconds: target.gateSettleSeconds,
-                },
-                [preview, candidate.deployment],
-            );
-            gate = job;
-            // The Job's outputs resolve only once it completed: the switch reads the generation it gated from them.
-            gatePassed = job.metadata.apply((m) => m.labels?.[labelKeys.generation] ?? "");
+            const run = {
+                host: previewHost,
+                port: target.servicePort,
+                serverName,
+                credentialSecret: candidate.credentialSecret.metadata.name,
+                credentialKey: "credential",
+                tlsSecret: candidate.tlsSecretName,
+                settleSeconds: target.gateSettleSeconds,
+            };
+            const after = [preview, candidate.deployment];
+            const job = createGateJob(name, this, changeover, target, probes, run, after);
+            const grace = createGateJob(name, this, changeover, target, probes, { ...run, credentialKey: "previous" }, after, "gate-grace");
+            gates = [job, grace];
+            // The Jobs' outputs resolve only once they completed: the switch reads the generation they gated.
+            const passed = (j: typeof job) => j.metadata.apply((m) => m.labels?.[labelKeys.generation] ?? "");
+            gatePassed = bothPassed(passed(job), passed(grace));
         }
 
         // 6. Switch: the production Service (and Ingress TLS) move to the generation the gate passed.
-        const production = createProductionRoute(name, this, changeover, target, candidate, gatePassed, gate);
+        const production = createProductionRoute(name, this, changeover, target, candidate, gatePassed, gates);
+        const switched = [production.service, ...(production.ingress ? [production.ingress] : [])];
         const live = <T>(value: pulumi.Input<T>) => pulumi.all([production.service.metadata, value]).apply(([, v]) => v as T);
 
-        // 7. Continuous monitor against production, with the live generation's credential, after the switch.
+        // 7. Promote: production accepts both credentials now; the stable Secret's `current` moves to the new one.
+        const promotion = promoteCredential(name, this, changeover, reference, candidate.secrets, switched);
+
+        // 8. Continuous monitor against production with what callers use (`current`, read at each run): its first
+        //    create waits for the first promotion; later it follows the promotion without a change of its own.
         createMonitor(
             name,
             this,
@@ -193,13 +202,14 @@ export class StatelessApi extends pulumi.ComponentResource {
                 host: `${changeover.stableName()}.${ns}.svc`,
                 port: target.servicePort,
                 serverName,
-                credentialSecret: live(candidate.credentialSecret.metadata.name),
+                credentialSecret: reference.metadata.name,
+                credentialKey: "current",
                 tlsSecret: live(candidate.tlsSecretName),
             },
-            [production.service],
+            [promotion],
         );
 
-        // 8. Retire: nothing to write. The old Deployment is a pending delete the engine runs after this update
+        // 9. Retire: nothing to write. The old Deployment is a pending delete the engine runs after this update
         //    succeeded; each old pod sleeps drainSeconds in preStop, after endpoints dropped it, then stops (I6).
         return {
             url: production.ingress ? `https://${spec.certificate.domains[0]!}` : `https://${changeover.stableName()}.${ns}.svc:${target.servicePort}`,
@@ -214,6 +224,11 @@ export class StatelessApi extends pulumi.ComponentResource {
             caCertPem: ca ? ca.certPem : null,
         };
     }
+}
+
+/** The generation both gates passed; a disagreement is refused by the switch like any other generation. */
+function bothPassed(a: pulumi.Output<string>, b: pulumi.Output<string>): pulumi.Output<string> {
+    return pulumi.all([a, b]).apply(([x, y]) => (x === y ? x : `${x}|${y}`));
 }
 
 /** Where the deployer reaches the preview Service: its load-balancer address, or the in-cluster name. */

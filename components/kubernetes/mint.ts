@@ -4,7 +4,8 @@
 //   MintedCa           stable (front door): the CA repave signs generation certificates with, when no cert-manager
 //                      issuer is configured; clients and the probes trust it.
 //   GenerationSecrets  per generation, replaced with it: the bearer credential and, without cert-manager, a fresh
-//                      key pair and certificate (I5). Keys and credentials are secret outputs (I8).
+//                      key pair and certificate (I5); and the credential callers held when it was built, which it
+//                      accepts too (kept from the create). Keys and credentials are secret outputs (I8).
 // X.509 is the local target's PKI (components/local/pki.ts), loaded by path inside the provider process.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
@@ -52,6 +53,11 @@ interface GenerationSecretsInputs {
     lifetimeDays: number;
     /** The CA to sign a certificate with; null when cert-manager issues the certificate (credential only). */
     ca: { certPem: string; keyPem: string } | null;
+    /**
+     * What callers held when this generation was built (the stable Secret's `current`); null on a first generation.
+     * Not compared by diff: the reference moves on (to this generation's own, once promoted), this generation does not.
+     */
+    previous: string | null;
 }
 
 /** @internal Exported for tests: what the engine runs for GenerationSecrets. */
@@ -80,12 +86,18 @@ export const generationSecretsProvider: pulumi.dynamic.ResourceProvider = {
 export class GenerationSecrets extends pulumi.dynamic.Resource {
     declare readonly credential: pulumi.Output<string>;
     declare readonly credentialCreatedAt: pulumi.Output<string>;
+    declare readonly previous: pulumi.Output<string | null>;
     declare readonly certPem: pulumi.Output<string | null>;
     declare readonly keyPem: pulumi.Output<string | null>;
     declare readonly certSerial: pulumi.Output<string | null>;
     declare readonly certNotAfter: pulumi.Output<string | null>;
     constructor(name: string, args: InputsOf<GenerationSecretsInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, credential: undefined, credentialCreatedAt: undefined, certPem: undefined, keyPem: undefined, certSerial: undefined, certNotAfter: undefined };
-        super(generationSecretsProvider, name, props, { ...opts, additionalSecretOutputs: ["credential", "keyPem", "ca"] }, "repave", "GenerationSecrets");
+        super(generationSecretsProvider, name, props, { ...opts, additionalSecretOutputs: ["credential", "keyPem", "ca", "previous"] }, "repave", "GenerationSecrets");
     }
+}
+
+/** The credential a caller holding the live one uses: the pinned previous, or the own one on a first generation. */
+export function graceCredential(secrets: GenerationSecrets): pulumi.Output<string> {
+    return pulumi.secret(pulumi.all([secrets.previous, secrets.credential]).apply(([previous, own]) => previous ?? own));
 }

@@ -39,8 +39,9 @@ interface ProbeRun {
     host: pulumi.Input<string>;
     port: number;
     serverName: string;
-    /** The generation Secrets whose credential (and ca.crt, if any) the probes use. */
+    /** The Secret and key of the credential the probes send (and the TLS Secret whose ca.crt, if any, they trust). */
     credentialSecret: pulumi.Input<string>;
+    credentialKey: string;
     tlsSecret: pulumi.Input<string>;
     settleSeconds: number;
 }
@@ -65,7 +66,7 @@ function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMa
                     { name: "REPAVE_SUITE_FILE", value: "/repave/probes/suite.json" },
                     { name: "REPAVE_CA_FILE", value: "/repave/ca/ca.crt" },
                     { name: "REPAVE_SETTLE_SECONDS", value: String(run.settleSeconds) },
-                    { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: run.credentialSecret, key: "credential" } } },
+                    { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: run.credentialSecret, key: run.credentialKey } } },
                 ],
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                 volumeMounts: [
@@ -94,7 +95,10 @@ export function createProbeConfigMap(name: string, parent: pulumi.Resource, chan
     );
 }
 
-/** The gate: a Job per generation. Its create completes only when the probes passed; a failed Job fails the update. */
+/**
+ * The gate: a Job per generation. Its create completes only when the probes passed; a failed Job fails the update.
+ * `gate` sends the candidate's own credential; `gate-grace` the one callers still hold (key `previous`).
+ */
 export function createGateJob(
     name: string,
     parent: pulumi.Resource,
@@ -103,13 +107,14 @@ export function createGateJob(
     configMap: kubernetes.core.v1.ConfigMap,
     run: Omit<ProbeRun, "mode" | "generation">,
     dependsOn: pulumi.Resource[],
+    role: "gate" | "gate-grace" = "gate",
 ): kubernetes.batch.v1.Job {
     const timeoutSeconds = run.settleSeconds + 300;
     return new kubernetes.batch.v1.Job(
-        `${name}-gate`,
+        `${name}-${role}`,
         {
             metadata: {
-                name: changeover.name("gate"),
+                name: changeover.name(role),
                 namespace: target.namespace,
                 labels: generationLabels(changeover),
                 annotations: {
@@ -133,7 +138,10 @@ export function createGateJob(
     );
 }
 
-/** The continuous monitor: positive probes against production on a schedule, with the live generation's credential. */
+/**
+ * The continuous monitor: positive probes against production on a schedule, with what callers use: the stable
+ * Secret's `current` key, read at each run, so it follows the promotion without a change of its own.
+ */
 export function createMonitor(
     name: string,
     parent: pulumi.Resource,

@@ -67,6 +67,9 @@ describe("two consecutive deploys", () => {
         assert.ok(state.length > 0);
         for (const secret of [credA, credB]) assert.ok(!state.includes(secret), "credential in plain text in state");
         assert.ok(!state.includes("PRIVATE KEY"), "private key in plain text in state");
+        const adminToken = await stack.frontDoorAdminToken();
+        assert.match(adminToken, /^[0-9a-f]{64}$/);
+        assert.ok(!state.includes(adminToken), "the front door's admin token in plain text in state");
     });
 
     it("destroy leaves no process and no bound port", async () => {

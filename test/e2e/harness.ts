@@ -175,6 +175,15 @@ export class LocalStack {
         return credential;
     }
 
+    /** The front door's admin token as the engine knows it (a secret output; read with --show-secrets). */
+    async frontDoorAdminToken(): Promise<string> {
+        const r = await this.pulumi(["stack", "export", "--show-secrets", "--stack", this.stack]);
+        const state = JSON.parse(r.out) as ExportedState;
+        const secret = state.deployment.resources.find((x) => x.type.endsWith(":FrontDoor"))?.outputs?.["adminToken"] as { plaintext?: string } | undefined;
+        if (secret?.plaintext === undefined) throw new Error("no front door admin token in state");
+        return JSON.parse(secret.plaintext) as string;
+    }
+
     /** Lock files of this stack in its file backend (pkg/backend/diy/lock.go's layout). */
     locks(): string[] {
         const dir = join(this.dir, ".pulumi-state", ".pulumi", "locks", "organization", "repave", this.stack);

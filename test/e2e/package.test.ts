@@ -4,11 +4,12 @@
 // PATH or in reach but the tarball.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { collect, freePort, repoRoot, type RunResult } from "./harness.ts";
+import { runWorkflow } from "./workflows.ts";
 
 const engineBin = join(repoRoot, ".engine", "bin");
 
@@ -135,6 +136,87 @@ describe("the packed package in a project of its own", () => {
         assert.equal(status.code, 0, status.stderr);
         const rows = JSON.parse(status.stdout) as Array<{ api: string; generation: string }>;
         assert.deepEqual(rows.map((r) => [r.api, r.generation]), [["orders", after.generation]]);
+    });
+
+    it("the CD workflow examples run here step by step: no Go, the CLI from PATH, the package's repave command", async () => {
+        const env: NodeJS.ProcessEnv = {
+            ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PULUMI_|REPAVE_)/.test(k))),
+            PATH: `${bin}:/usr/bin:/bin`, // a runner's PATH after setup-node and pulumi/actions: no Go, no repository
+            PULUMI_HOME: join(root, "runner-pulumi-home"),
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+        };
+        const which = await collect(spawn("bash", ["-c", "command -v go || echo none"], { env, stdio: ["ignore", "pipe", "pipe"] }));
+        assert.equal(which.out.trim(), "none", "Go is not on the workflows' PATH");
+        const comments: Array<{ id: number; body: string; user: { type: string } }> = [];
+        const stub = async (step: { uses?: string; with?: Record<string, unknown> }): Promise<void> => {
+            const action = step.uses!.split("@")[0]!;
+            assert.match(step.uses!, /@[0-9a-f]{40}$/, `${action} is pinned by commit`);
+            switch (action) {
+                case "actions/checkout":
+                    assert.equal(step.with?.["persist-credentials"], false, "checkout keeps no token in .git/config");
+                    return;
+                case "actions/setup-node":
+                    assert.equal(String(step.with?.["node-version"]), "24");
+                    assert.equal(process.versions.node.split(".")[0], "24", "the node on PATH is Node 24");
+                    return;
+                case "pulumi/actions": {
+                    const version = await collect(spawn("pulumi", ["version"], { env, stdio: ["ignore", "pipe", "pipe"] }));
+                    assert.equal(version.out.trim(), `v${String(step.with?.["pulumi-version"])}`, "the CLI the action installs is on PATH");
+                    return;
+                }
+                case "actions/github-script": {
+                    // The comment script itself, against a stand-in of the GitHub API: one comment, updated in place.
+                    const AsyncFunction = (Object.getPrototypeOf(async () => undefined) as { constructor: new (...a: string[]) => (...a: unknown[]) => Promise<void> }).constructor;
+                    const script = new AsyncFunction("require", "github", "context", String(step.with?.["script"]));
+                    const github = {
+                        paginate: async () => comments,
+                        rest: { issues: {
+                            listComments: () => undefined,
+                            createComment: async ({ body }: { body: string }) => void comments.push({ id: comments.length + 1, body, user: { type: "Bot" } }),
+                            updateComment: async ({ comment_id, body }: { comment_id: number; body: string }) => void (comments.find((c) => c.id === comment_id)!.body = body),
+                        } },
+                    };
+                    const context = { repo: { owner: "acme", repo: "orders-api" }, issue: { number: 7 } };
+                    const requireFromProject = (m: string) => (m === "fs" ? { readFileSync: (f: string, e: BufferEncoding) => readFileSync(join(project, f), e) } : undefined);
+                    await script(requireFromProject, github, context);
+                    await script(requireFromProject, github, context);
+                    assert.equal(comments.length, 1, "updated in place, not a new comment per push");
+                    assert.ok(comments[0]!.body.length <= 65536 && /\| front door \| kept \|/.test(comments[0]!.body));
+                    return;
+                }
+                case "actions/cache":
+                case "aws-actions/configure-aws-credentials":
+                case "actions/upload-artifact":
+                    return; // a cold cache; a local stack needs no cloud role; artifacts are kept by GitHub
+                default:
+                    throw new Error(`no stand-in for ${action}: add one to the test before using it in a workflow`);
+            }
+        };
+        const ctx = {
+            cwd: project,
+            env,
+            vars: { REPAVE_STACK: "dev", PULUMI_BACKEND_URL: `file://${join(project, ".pulumi-state")}`, AWS_REGION: "eu-west-1" },
+            secrets: { PULUMI_CONFIG_PASSPHRASE: "consumer-test-passphrase" },
+            inputs: {},
+            stub,
+        };
+        const workflows = join(repoRoot, "examples", "cd", "github");
+        const check = (runs: Awaited<ReturnType<typeof runWorkflow>>, file: string) => {
+            for (const r of runs) assert.ok(!r.ran || r.code === 0, `${file}: step "${r.name}" failed (${r.code}):\n${r.out}`);
+            return runs.filter((r) => r.ran).map((r) => r.name);
+        };
+        const before = await outputs();
+        const plan = check(await runWorkflow(join(workflows, "repave-plan.yml"), ctx), "repave-plan.yml");
+        assert.ok(plan.includes("repave plan") && plan.includes("Install dependencies (no install scripts run)"));
+        const deploy = check(await runWorkflow(join(workflows, "repave-deploy.yml"), ctx), "repave-deploy.yml");
+        assert.ok(deploy.includes("repave run") && !deploy.includes("repave recover (asked for by hand)"), "no recover unless asked for");
+        const deployed = await outputs();
+        assert.notEqual(deployed.generation, before.generation, "the deploy workflow repaved");
+        const recovered = check(await runWorkflow(join(workflows, "repave-deploy.yml"), { ...ctx, inputs: { recover: true } }), "repave-deploy.yml (recover)");
+        assert.ok(recovered.includes("repave recover (asked for by hand)"));
+        const scheduled = await runWorkflow(join(workflows, "repave-scheduled.yml"), ctx);
+        check(scheduled, "repave-scheduled.yml");
+        assert.match(scheduled.find((r) => r.name.startsWith("repave run"))!.out, /nothing to do/, "a fresh stack is left alone");
     });
 
     async function outputs(): Promise<{ generation: string; certSerial: string; url: string }> {

@@ -1,7 +1,8 @@
 // The AWS target under Pulumi mocks (AWS cannot be reached here): the resource graph of one deploy, two
 // successive deploys against the shared invariant suite, and a bad config refused before anything is registered.
 // The mocks answer like AWS where it matters: ARNs carry the physical name (or the generation of a certificate),
-// ACM's DNS validation record depends on the domain only, and each deploy's image lookup finds a newer AMI.
+// ACM's DNS validation record depends on the domain only, each deploy's image lookup finds a newer AMI, and one
+// Secrets Manager (fake-aws-secrets-manager.ts) keeps its versions and staging labels from deploy to deploy.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,13 +15,17 @@ import { parseAwsTargetArgs, StatelessApi, type AwsTargetArgs } from "../../../c
 import { monitorCode } from "../../../components/aws/monitor.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec, type StatelessApiSpecInput } from "../../../components/spec.ts";
 import type * as Probes from "../../../components/probes.ts";
+import { FakeSecretsManager } from "./fake-aws-secrets-manager.ts";
 import {
     assertBefore,
+    assertCallersKeepWorking,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
     assertStableFrontDoor,
     byType,
+    completeRun,
+    providerError,
     runWithMocks,
     type MockOptions,
     type Pick,
@@ -49,6 +54,7 @@ const T = {
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
     credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
     keepWarm: "pulumi-nodejs:dynamic/repave:KeepWarm",
+    policy: "aws:iam/rolePolicy:RolePolicy",
     lambda: "aws:lambda/function:Function",
     alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
 } as const;
@@ -75,6 +81,18 @@ const awsArgs: AwsTargetArgs = {
 };
 
 const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
+/** A minted credential: random in the real provider, opaque here too (it names no generation). */
+const credentialOf = (generation: string) => `cred-${hash(`credential/${generation}`)}`;
+
+/** The plain value of a mocked input: Pulumi secrets reach the mocks wrapped with the secret signature. */
+const unwrap = (v: unknown): unknown => (isSecret(v) ? v.value : v);
+const isSecret = (v: unknown): v is { value: unknown } =>
+    typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
+
+/** One Secrets Manager for the whole file: what a deploy stages and promotes, the next deploy reads. */
+let secretsManager = new FakeSecretsManager();
+/** The SecretVersions each run put, in registration order, with what AWSCURRENT held right after. */
+let puts: { name: string; versionId: string; current: string | undefined }[] = [];
 
 /** Resource outputs the way AWS shapes them, enough for the component's wiring. */
 function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
@@ -106,7 +124,16 @@ function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs
         case T.launchTemplate:
             return { arn, latestVersion: 1 };
         case T.credential:
-            return { value: `credential-of-${String(inputs["generation"])}`, createdAt: "2026-11-25T10:00:00.000Z" };
+            return { value: credentialOf(String(inputs["generation"])), createdAt: "2026-11-25T10:00:00.000Z" };
+        case T.secret:
+            secretsManager.createSecret(physical, arn);
+            return { arn };
+        case T.secretVersion: {
+            const secretId = String(inputs["secretId"]);
+            const put = secretsManager.putSecretValue(secretId, String(unwrap(inputs["secretString"])), inputs["versionStages"] as string[] | undefined);
+            puts.push({ name, versionId: put.versionId, current: secretsManager.current(secretId) });
+            return { arn: secretId, ...put };
+        }
         default:
             return { arn };
     }
@@ -115,6 +142,13 @@ function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs
 /** Image lookups: deploy n finds AMIS[n]; an SSM public parameter names it, getAmi describes it. */
 function imageLookups(ami: string, calls: string[] = []): MockOptions["call"] {
     return (token, inputs) => {
+        if (token === "aws:secretsmanager/getSecretVersion:getSecretVersion") {
+            try {
+                return secretsManager.getSecretValue(String(inputs["secretId"]), { versionStage: inputs["versionStage"] as string });
+            } catch (err) {
+                throw providerError(token, (err as Error).message);
+            }
+        }
         calls.push(token);
         if (token === "aws:ssm/getParameter:getParameter") return { name: inputs["name"], type: "String", value: ami };
         if (token === "aws:ec2/getAmi:getAmi") {
@@ -130,18 +164,24 @@ interface Deploy {
     run: Registration[];
     api: StatelessApi;
     calls: string[];
+    /** The secret versions this deploy put, in order, and what AWSCURRENT held after each. */
+    puts: typeof puts;
+}
+
+/** A new, empty account: the next deploy is the stack's first. */
+function freshAccount(): void {
+    secretsManager = new FakeSecretsManager();
 }
 
 async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs): Promise<Deploy> {
     let api: StatelessApi | undefined;
     const calls: string[] = [];
-    const run = await runWithMocks(
-        () => {
-            api = new StatelessApi("orders", { spec: specOverride, aws, deployId });
-        },
+    puts = [];
+    const run = await completeRun(
+        () => (api = new StatelessApi("orders", { spec: specOverride, aws, deployId })),
         { outputs: awsOutputs, call: imageLookups(AMIS[n], calls) },
     );
-    return { run, api: api!, calls };
+    return { run, api: api!, calls, puts };
 }
 
 /** How a Pulumi secret reaches the mocks: the value wrapped with the secret signature. */
@@ -154,12 +194,16 @@ const one = (run: Registration[], pick: Pick, what: string): Registration => {
 };
 const named = (suffix: string): Pick => (r) => r.name === `orders-${suffix}`;
 const isGate = byType(T.gate);
+/** The gate that proves the candidate with its own credential (the grace gate proves the callers' one). */
+const isMainGate: Pick = (r) => r.type === T.gate && r.name === "orders-gate";
 const isProduction: Pick = (r) => r.type === T.listener && r.name === "orders-production-listener";
 const isTestListener: Pick = (r) => r.type === T.listener && r.name === "orders-test-listener";
 const isFrontDoor: Pick = (r) =>
-    [T.alb, T.securityGroup, T.ingress, T.egress, T.listener].includes(r.type as never) || (r.type === T.record && r.name.startsWith("orders-"));
+    [T.alb, T.securityGroup, T.ingress, T.egress, T.listener].includes(r.type as never) ||
+    (r.type === T.record && r.name.startsWith("orders-")) ||
+    r.name === "orders-credential-store";
 const generationNames = [
-    "credential", "secret", "secret-version", "certificate", "certificate-validation", "listener-certificate",
+    "credential", "secret-version", "secret-current", "certificate", "certificate-validation", "listener-certificate",
     "instance-role", "instance-policy", "instance-profile", "target-group", "launch-template", "asg",
 ];
 const isGeneration: Pick = (r) => generationNames.some((n) => r.name === `orders-${n}`);
@@ -174,6 +218,7 @@ interface PolicyDocument {
 describe("aws target: one deploy", () => {
     let first: Deploy;
     before(async () => {
+        freshAccount();
         first = await deploy(0);
     });
 
@@ -188,7 +233,7 @@ describe("aws target: one deploy", () => {
 
     it("registers the candidate's target group and ASG, healthy, before the gate; the gate probes the test listener", async () => {
         const { run } = first;
-        const gate = one(run, isGate, "gate");
+        const gate = one(run, isMainGate, "gate");
         const id = gate.inputs["generation"] as string;
         assert.match(id, /^g[0-9a-f]{6}$/);
         assertBefore(run, byType(T.targetGroup, T.asg), isGate, "candidate target group and ASG before the gate");
@@ -202,7 +247,7 @@ describe("aws target: one deploy", () => {
         assert.equal(gate.inputs["host"], awsOutputs(alb)["dnsName"]);
         assert.equal(gate.inputs["port"], 8443);
         assert.equal(gate.inputs["serverName"], "api.example.com");
-        assert.deepEqual(gate.inputs["credential"], secret(`credential-of-${id}`));
+        assert.deepEqual(gate.inputs["credential"], secret(credentialOf(id)));
 
         const asg = one(run, byType(T.asg), "ASG");
         assert.equal(asg.inputs["name"], `orders-${id}-asg`);
@@ -216,7 +261,7 @@ describe("aws target: one deploy", () => {
 
     it("switches the production listener only after the gate, to the gated generation, with its certificate", async () => {
         const { run, api } = first;
-        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        const id = one(run, isMainGate, "gate").inputs["generation"] as string;
         assertGateBeforeSwitch(run, isGate, isProduction, id);
         const production = one(run, isProduction, "production listener");
         assert.equal((production.inputs["tags"] as Record<string, string>)["repave:gate-passed"], id);
@@ -262,13 +307,13 @@ describe("aws target: one deploy", () => {
         assert.deepEqual(testIngress.map((r) => r.inputs["cidrIpv4"]), ["203.0.113.7/32"], "only the CD runner reaches the test listener");
     });
 
-    it("gives the instances least privilege: GetSecretValue on this generation's secret, nothing else", async () => {
-        const { run } = first;
-        const id = one(run, isGate, "gate").inputs["generation"] as string;
-        const secret = one(run, byType(T.secret), "secret");
-        assert.equal(secret.inputs["name"], `orders-${id}-credential`);
+    it("gives the instances least privilege: GetSecretValue on the API's secret, for this generation's versions only", async () => {
+        const { run, puts: put } = first;
+        const store = one(run, named("credential-store"), "credential store");
+        assert.equal(store.inputs["name"], "orders-credential", "one stable secret per API");
+        const staged = put.find((p) => p.name === "orders-secret-version")!;
         const policy = one(run, named("instance-policy"), "instance role policy");
-        const document = JSON.parse(String(policy.inputs["policy"])) as PolicyDocument;
+        const document = JSON.parse(String(policy.inputs["policy"])) as PolicyDocument & { Statement: { Condition?: unknown }[] };
         assert.equal(document.Statement.length, 1);
         for (const statement of document.Statement) {
             const actions = [statement.Action].flat();
@@ -276,34 +321,40 @@ describe("aws target: one deploy", () => {
             assert.equal(statement.Effect, "Allow");
             assert.deepEqual(actions, ["secretsmanager:GetSecretValue"]);
             assert.ok(actions.every((a) => !a.includes("*")), `wildcard action in ${JSON.stringify(actions)}`);
-            assert.deepEqual(resources, [arnOf(secret)]);
+            assert.deepEqual(resources, [arnOf(store)]);
             assert.ok(resources.every((r) => !r.includes("*")), `wildcard resource in ${JSON.stringify(resources)}`);
+            // The first generation has no previous credential: its own staged version, nothing else.
+            assert.deepEqual(statement.Condition, { StringEquals: { "secretsmanager:VersionId": [staged.versionId] } });
         }
         assert.equal(run.filter((r) => r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "no managed policies by default");
         const role = one(run, named("instance-role"), "instance role");
         assert.equal(policy.inputs["role"], role.inputs["name"]);
     });
 
-    it("keeps the credential out of everything but its secret, the gate and keep-warm (I8)", async () => {
-        const { run } = first;
-        const id = one(run, isGate, "gate").inputs["generation"] as string;
-        const credential = `credential-of-${id}`;
+    it("keeps the credential out of everything but its secret versions, the gates and keep-warm (I8)", async () => {
+        const { run, puts: put } = first;
+        const id = one(run, isMainGate, "gate").inputs["generation"] as string;
+        const credential = credentialOf(id);
         const holders = run.filter((r) => JSON.stringify(r.inputs).includes(credential));
-        assert.deepEqual(holders.map((r) => r.name).sort(), ["orders-gate", "orders-keep-warm", "orders-secret-version"]);
+        // The first generation has no previous credential: the grace gate proves its own.
+        assert.deepEqual(holders.map((r) => r.name).sort(), ["orders-gate", "orders-gate-grace", "orders-keep-warm", "orders-secret-current", "orders-secret-version"]);
         for (const r of holders) {
-            const held = r.inputs[r.name === "orders-secret-version" ? "secretString" : "credential"];
+            const held = r.inputs[r.type === T.secretVersion ? "secretString" : "credential"];
             assert.deepEqual(held, secret(credential), `${r.name} holds the credential outside a Pulumi secret`);
         }
         const template = one(run, byType(T.launchTemplate), "launch template");
         const script = Buffer.from(String(template.inputs["userData"]), "base64").toString("utf8");
-        assert.ok(script.includes(arnOf(one(run, byType(T.secret), "secret"))), "user data reads the secret by ARN");
+        const staged = put.find((p) => p.name === "orders-secret-version")!;
+        assert.ok(script.includes(arnOf(one(run, named("credential-store"), "store"))), "user data reads the API's secret by ARN");
+        assert.ok(script.includes(`read_version '${staged.versionId}'`), "user data reads this generation's version by id");
+        assert.ok(script.includes('previous=""'), "a first generation has no previous credential");
         assert.ok(script.includes("exec node /opt/api/server.mjs") && script.includes("systemctl enable --now repave-api.service"));
         assert.deepEqual((template.inputs["metadataOptions"] as Record<string, unknown>)["httpTokens"], "required");
     });
 
     it("keeps the old generation warm after the switch, then monitors production with the same probes", async () => {
         const { run } = first;
-        const id = one(run, isGate, "gate").inputs["generation"] as string;
+        const id = one(run, isMainGate, "gate").inputs["generation"] as string;
         const warm = one(run, byType(T.keepWarm), "keep-warm");
         assert.equal(warm.inputs["generation"], id);
         assert.equal(warm.inputs["keepWarmSeconds"], spec.keepWarmSeconds);
@@ -313,7 +364,10 @@ describe("aws target: one deploy", () => {
 
         const fn = one(run, byType(T.lambda), "monitor function");
         const env = (fn.inputs["environment"] as { variables: Record<string, string> }).variables;
-        assert.equal(env["REPAVE_SECRET_ARN"], arnOf(one(run, byType(T.secret), "secret")), "the monitor reads the live credential");
+        assert.equal(env["REPAVE_SECRET_ARN"], arnOf(one(run, named("credential-store"), "store")), "the monitor reads the API's secret");
+        assert.match(monitorCode(spec.probes)["index.mjs"]!, /VersionStage: "AWSCURRENT"/, "...by the label callers use");
+        const monitorPolicy = JSON.parse(String(one(run, named("monitor-policy"), "monitor policy").inputs["policy"])) as { Statement: { Sid: string; Condition?: unknown }[] };
+        assert.deepEqual(monitorPolicy.Statement.find((st) => st.Sid === "ReadCurrentCredential")?.Condition, { StringEquals: { "secretsmanager:VersionStage": "AWSCURRENT" } });
         assert.equal(env["REPAVE_HOST"], "api.example.com");
         const alarm = one(run, byType(T.alarm), "alarm");
         assert.equal(alarm.inputs["metricName"], "Errors");
@@ -346,12 +400,13 @@ describe("aws target: one deploy", () => {
 describe("aws target: two successive deploys", () => {
     let runs: [Deploy, Deploy];
     before(async () => {
+        freshAccount();
         runs = [await deploy(0), await deploy(1)];
     });
 
     it("keeps the front door, replaces the generation, and pins the newer AMI", async () => {
         const [a, b] = runs;
-        const ids: [string, string] = [one(a.run, isGate, "gate").inputs["generation"] as string, one(b.run, isGate, "gate").inputs["generation"] as string];
+        const ids: [string, string] = [one(a.run, isMainGate, "gate").inputs["generation"] as string, one(b.run, isMainGate, "gate").inputs["generation"] as string];
         assertStableFrontDoor(a.run, b.run, isFrontDoor);
         assertGenerationReplaced(a.run, b.run, isGeneration, ids);
         assertGateBeforeSwitch(b.run, isGate, isProduction, ids[1]);
@@ -369,12 +424,74 @@ describe("aws target: two successive deploys", () => {
     it("with policy pinned, repaves for a new AMI or instance type, not for a new deploy of the same ones", async () => {
         const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
         const idOf = async (n: 0 | 1, deployId: string, aws = awsArgs) =>
-            one((await deploy(n, pinned, deployId, aws)).run, isGate, "gate").inputs["generation"];
+            one((await deploy(n, pinned, deployId, aws)).run, isMainGate, "gate").inputs["generation"];
         const same1 = await idOf(0, "deploy-a");
         assert.equal(await idOf(0, "deploy-b"), same1);
         assert.notEqual(await idOf(1, "deploy-c"), same1, "a newer AMI is a new generation");
         // An AWS-only setting of the instances is a new generation too, never an in-place update of the live ASG (I1).
         assert.notEqual(await idOf(0, "deploy-d", { ...awsArgs, instanceType: "m7g.large" }), same1);
+    });
+});
+
+describe("aws target: callers keep working across the switch (one secret, staging labels)", () => {
+    const STORE = "orders-credential";
+    let runs: Deploy[] = [];
+    let held: (string | undefined)[] = [];
+    before(async () => {
+        freshAccount();
+        runs = [];
+        held = [];
+        for (const [n, id] of [[0, "d1"], [1, "d2"], [0, "d3"]] as const) {
+            held.push(secretsManager.current(STORE));
+            runs.push(await deploy(n, spec, id));
+        }
+    });
+    const generationOf = (d: Deploy) => String(one(d.run, isMainGate, "gate").inputs["generation"]);
+    /** What a generation accepts: the versions its instances read by id at boot, resolved in the account. */
+    const acceptedBy = (d: Deploy): string[] => {
+        const script = Buffer.from(String(one(d.run, byType(T.launchTemplate), "launch template").inputs["userData"]), "base64").toString("utf8");
+        return [...script.matchAll(/read_version '([0-9a-f]+)'/g)].map((m) => secretsManager.getSecretValue(STORE, { versionId: m[1]! }).secretString);
+    };
+    const timeline = (k: 1 | 2) => {
+        const [previous, d] = [runs[k - 1]!, runs[k]!];
+        const index = (name: string) => one(d.run, (r) => r.name === name, name).index;
+        let current = held[k]!;
+        const moves = d.puts.filter((p) => p.current !== undefined && p.current !== current && (current = p.current) !== undefined);
+        return {
+            before: { production: generationOf(previous), reference: held[k]!, monitors: { canary: held[k]! } },
+            events: [
+                { index: one(d.run, isProduction, "switch").index, production: generationOf(d) },
+                // The canary reads AWSCURRENT on every run: it moves exactly when the label does.
+                ...moves.map((p) => ({ index: index(p.name), reference: p.current!, monitor: { name: "canary", credential: p.current! } })),
+            ],
+            candidate: generationOf(d),
+            accepts: (generation: string) => acceptedBy(runs.find((r) => generationOf(r) === generation)!),
+            refused: ["not-a-credential", ...(k === 2 ? [credentialOf(generationOf(runs[0]!))] : [])],
+        };
+    };
+
+    it("stages the candidate's credential without moving AWSCURRENT, and promotes it only after the switch and the bake", () => {
+        const d = runs[1]!;
+        assert.deepEqual(d.puts.map((p) => p.name), ["orders-secret-version", "orders-secret-current"]);
+        assert.equal(d.puts[0]!.current, credentialOf(generationOf(runs[0]!)), "staging leaves callers on the live credential");
+        assert.equal(d.puts[1]!.current, credentialOf(generationOf(d)), "the promotion moves AWSCURRENT");
+        assertBefore(d.run, byType(T.keepWarm), named("secret-current"), "bake before the promotion");
+        assert.deepEqual(secretsManager.getSecretValue(STORE, { versionStage: "AWSPREVIOUS" }).secretString, credentialOf(generationOf(runs[1]!)), "AWSPREVIOUS: the credential of the generation before");
+    });
+
+    it("the candidate accepts its own and the live credential, pinned by version id; the grace gate proves the live one before the switch", () => {
+        const d = runs[1]!;
+        assert.deepEqual(acceptedBy(d), [credentialOf(generationOf(d)), credentialOf(generationOf(runs[0]!))]);
+        const grace = one(d.run, named("gate-grace"), "grace gate");
+        assert.deepEqual(grace.inputs["credential"], secret(credentialOf(generationOf(runs[0]!))));
+        assertGateBeforeSwitch(d.run, byType(T.gate), isProduction, generationOf(d));
+        const policy = JSON.parse(String(one(d.run, named("instance-policy"), "policy").inputs["policy"])) as { Statement: { Condition: { StringEquals: Record<string, string[]> } }[] };
+        assert.equal(policy.Statement[0]!.Condition.StringEquals["secretsmanager:VersionId"]!.length, 2, "exactly the two versions it reads");
+    });
+
+    it("no caller and no monitor is handed a credential production refuses, on the second and the third deploy", () => {
+        assertCallersKeepWorking(timeline(1));
+        assertCallersKeepWorking(timeline(2));
     });
 });
 
@@ -444,6 +561,21 @@ describe("aws target: invalid config", () => {
                 err.problems.some((p) => p.startsWith("repave:aws:") && p.includes("extra")),
         );
         assert.equal(parseAwsTargetArgs(awsArgs).vpcId, awsArgs.vpcId);
+    });
+});
+
+describe("aws target: the credential a generation pins", () => {
+    it("keeps the previous credential it was built with: a later deploy of the same generation changes nothing", async () => {
+        const { credentialProvider } = (await import("../../../components/aws/providers.ts")) as { credentialProvider: pulumi.dynamic.ResourceProvider };
+        const built = { api: "orders", generation: "g111111", previous: "cred-live", previousVersionId: "v-live" };
+        const outs = (await credentialProvider.create(built)).outs as Record<string, unknown>;
+        assert.equal(outs["previous"], "cred-live");
+        assert.match(String(outs["value"]), /^[A-Za-z0-9_-]{43}$/, "32 random bytes, base64url");
+        // `pinned`: the reference now names this generation's own credential; the generation must not follow it.
+        const later = await credentialProvider.diff!("id", outs, { ...built, previous: String(outs["value"]), previousVersionId: "v-own" });
+        assert.deepEqual(later, { changes: false, replaces: [], deleteBeforeReplace: false });
+        const next = await credentialProvider.diff!("id", outs, { ...built, generation: "g222222" });
+        assert.deepEqual(next.replaces, ["generation"]);
     });
 });
 

@@ -2,22 +2,25 @@
 // checked against the shared invariant suite, plus the GCP-specific properties: TLS policy, least-privilege secret
 // access, certificates moving without being replaced under a proxy, the monitor, and bad config refused.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
 import { StatelessApi, parseGcpConfig } from "../../../components/gcp/index.ts";
 import { credentialProvider } from "../../../components/gcp/credential.ts";
 import { retirementProvider } from "../../../components/gcp/retirement.ts";
+import { FakeSecretManager } from "./fake-gcp-secret-manager.ts";
 import {
     assertBefore,
+    assertCallersKeepWorking,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
     assertStableFrontDoor,
     byType,
+    completeRun,
+    providerError,
     readExampleStack,
     runWithMocks,
-    type MockOptions,
     type Pick,
     type Registration,
 } from "./invariants.ts";
@@ -70,6 +73,16 @@ const collection: Record<string, string> = {
     [T.cert]: "global/sslCertificates",
 };
 
+/** A minted credential: random in the real provider, opaque here too (it names no generation). */
+const credentialOf = (generation: string) => `cred-${createHash("sha256").update(`credential/${generation}`).digest("hex").slice(0, 16)}`;
+const unwrap = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
+
+/** One Secret Manager per test account: what a deploy adds, the next deploy reads. */
+let secretManager = new FakeSecretManager();
+/** The versions each run added to the stable secret, in order (what `latest` became). */
+let latestMoves: { name: string; latest: string }[] = [];
+const STORE = `projects/${project}/secrets/orders-credential`;
+
 /** What the GCP provider would return: self-links and names derived from the physical names, like the real API. */
 function providerOutputs(r: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
     const name = typeof r.inputs["name"] === "string" ? r.inputs["name"] : "";
@@ -80,12 +93,19 @@ function providerOutputs(r: { type: string; name: string; inputs: Record<string,
     if (r.type === T.group) out["instanceGroup"] = `${base}/regions/europe-west1/instanceGroups/${name}`;
     if (r.type === T.address) out["address"] = "203.0.113.10";
     if (r.type === T.account) out["email"] = `${String(r.inputs["accountId"])}@${project}.iam.gserviceaccount.com`;
-    if (r.type === T.secret) out["name"] = `projects/${project}/secrets/${String(r.inputs["secretId"])}`;
-    if (r.type === T.secretVersion) out["name"] = `${String(r.inputs["secret"])}/versions/1`;
+    if (r.type === T.secret) {
+        out["name"] = out["id"] = `projects/${project}/secrets/${String(r.inputs["secretId"])}`;
+        secretManager.createSecret(String(out["name"]));
+    }
+    if (r.type === T.secretVersion) {
+        const secret = String(r.inputs["secret"]);
+        Object.assign(out, secretManager.addVersion(secret, String(unwrap(r.inputs["secretData"]))));
+        if (secret === STORE) latestMoves.push({ name: r.name, latest: secretManager.access(STORE).secretData });
+    }
     if (r.type === T.cert) out["expireTime"] = "2027-03-01T00:00:00Z";
     if (r.type === T.uptime) out["uptimeCheckId"] = "orders-uptime-1";
     if (r.type === T.credential) {
-        out["value"] = `credential-of-${String(r.inputs["generation"])}`;
+        out["value"] = credentialOf(String(r.inputs["generation"]));
         out["createdAt"] = "2026-11-30T00:00:00Z";
     }
     return out;
@@ -98,28 +118,26 @@ const imageOf = (n: number) => ({
     creationTimestamp: `2026-11-3${n}T00:00:00.000-08:00`,
 });
 
-/**
- * One program run under the shared mocks, waited out: runWithMocks stops at the first 50 ms without a new
- * registration, and this component registers its roles only after an asynchronous image lookup. Rather than rely on
- * that quiet window, wait for the component's generation (known once every role is constructed) and for every
- * registration RPC to finish (the runtime's own waitForRPCs) before the next run replaces the mocks.
- */
-async function completeRun(build: () => pulumi.ComponentResource & { generation: pulumi.Output<string> }, options: MockOptions): Promise<Registration[]> {
-    let component: { generation: pulumi.Output<string> } | undefined;
-    const registrations = await runWithMocks(() => {
-        component = build();
-    }, options);
-    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
-    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-    return registrations;
+/** A new, empty project: the next deploy is the stack's first. */
+function freshProject(): void {
+    secretManager = new FakeSecretManager();
 }
 
-function deploy(n: number): Promise<Registration[]> {
+function deploy(n: number, specArg = spec, deployId = `deploy-${n}`): Promise<Registration[]> {
+    latestMoves = [];
     return completeRun(
-        () => new StatelessApi("orders", { spec, gcp: gcpArgs, deployId: `deploy-${n}` }),
+        () => new StatelessApi("orders", { spec: specArg, gcp: gcpArgs, deployId }),
         {
             outputs: providerOutputs,
             call: (token, inputs) => {
+                if (token === "gcp:secretmanager/getSecretVersionAccess:getSecretVersionAccess") {
+                    assert.deepEqual(inputs, { project, secret: "orders-credential" });
+                    try {
+                        return secretManager.access(`projects/${project}/secrets/${String(inputs["secret"])}`);
+                    } catch (err) {
+                        throw providerError(token, (err as Error).message);
+                    }
+                }
                 assert.equal(token, "gcp:compute/getImage:getImage");
                 assert.deepEqual(inputs, { family: "orders-api", project: "orders-images" });
                 return imageOf(n);
@@ -130,15 +148,20 @@ function deploy(n: number): Promise<Registration[]> {
 
 const named = (...names: string[]): Pick => (r) => names.includes(r.name);
 const isGate = byType(T.gate);
+const isMainGate = named("orders-gate");
 const isSwitch = named("orders-url-map", "orders-https-proxy");
 const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert);
-const isGeneration = byType(T.account, T.credential, T.secret, T.secretVersion, T.secretIam, T.template, T.healthCheck, T.group, T.backend, T.cert, T.retirement);
+// The stable secret is front door; its promotion version is replaced per generation (replacementTrigger) but has no
+// name or labels to carry the id: a secret version coexists with the live one by nature.
+const isGeneration: Pick = (r) =>
+    byType(T.account, T.credential, T.secret, T.secretVersion, T.secretIam, T.template, T.healthCheck, T.group, T.backend, T.cert, T.retirement)(r) &&
+    !["orders-credential-store", "orders-credential-current"].includes(r.name);
 const one = (run: Registration[], pick: Pick): Registration => {
     const found = run.filter(pick);
     assert.equal(found.length, 1, `expected exactly one match, got ${found.map((r) => r.name).join(", ")}`);
     return found[0]!;
 };
-const generationOf = (run: Registration[]) => String(one(run, isGate).inputs["generation"]);
+const generationOf = (run: Registration[]) => String(one(run, isMainGate).inputs["generation"]);
 const isSecretValue = (v: unknown): v is { value: unknown } =>
     typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
 
@@ -148,6 +171,7 @@ describe("gcp target (mocks): two deploys", () => {
     let second: Registration[] = [];
     let ids: [string, string] = ["", ""];
     before(async () => {
+        freshProject();
         first = await deploy(1);
         second = await deploy(2);
         ids = [generationOf(first), generationOf(second)];
@@ -184,7 +208,7 @@ describe("gcp target (mocks): two deploys", () => {
         assertBefore(second, named("orders-test-url-map", "orders-test-proxy"), isGate, "test route before gate");
         const testMap = one(second, named("orders-test-url-map"));
         assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${ids[1]}`));
-        const gate = one(second, isGate);
+        const gate = one(second, isMainGate);
         assert.equal(gate.inputs["host"], "203.0.113.10");
         assert.equal(gate.inputs["port"], 8443);
         assert.equal(gate.inputs["serverName"], "orders.example.com");
@@ -204,7 +228,7 @@ describe("gcp target (mocks): two deploys", () => {
 
     it("gates with positive and negative probes", () => {
         assertGateProbes(second, isGate);
-        const probes = one(second, isGate).inputs["probes"] as { positive: { name: string }[]; negative: { name: string }[] };
+        const probes = one(second, isMainGate).inputs["probes"] as { positive: { name: string }[]; negative: { name: string }[] };
         assert.deepEqual(probes.negative.map((p) => p.name), ["hello-unauthenticated", "hello-wrong-credential", "echo-malformed"]);
     });
 
@@ -216,22 +240,28 @@ describe("gcp target (mocks): two deploys", () => {
         for (const proxy of second.filter(byType(T.proxy))) assert.equal(proxy.inputs["sslPolicy"], policyLink, `${proxy.name} uses the policy`);
     });
 
-    it("grants secret access least-privilege: one generation's account, on that generation's secret only", () => {
-        const secret = one(second, byType(T.secret));
-        assert.equal(secret.inputs["secretId"], `orders-${ids[1]}-credential`);
-        const grant = one(second, byType(T.secretIam));
-        assert.equal(grant.inputs["role"], "roles/secretmanager.secretAccessor");
-        assert.equal(grant.inputs["secretId"], secret.inputs["secretId"], "the grant is on this generation's secret");
+    it("grants secret access least-privilege: one generation's account, on that generation's two secrets only", () => {
         const account = one(second, byType(T.account));
-        assert.equal(grant.inputs["member"], `serviceAccount:${String(account.inputs["accountId"])}@${project}.iam.gserviceaccount.com`);
-        assert.ok(String(account.inputs["accountId"]).length <= 30 && String(account.inputs["accountId"]).includes(ids[1]));
+        const member = `serviceAccount:${String(account.inputs["accountId"])}@${project}.iam.gserviceaccount.com`;
         const template = one(second, byType(T.template));
+        const metadata = template.inputs["metadata"] as Record<string, string>;
+        for (const [suffix, key] of [["credential", "repave-credential-secret"], ["previous", "repave-previous-credential-secret"]] as const) {
+            const secret = one(second, named(`orders-${suffix}-secret`));
+            assert.equal(secret.inputs["secretId"], `orders-${ids[1]}-${suffix}`);
+            const grant = one(second, named(`orders-${suffix}-access`));
+            assert.equal(grant.inputs["role"], "roles/secretmanager.secretAccessor");
+            assert.equal(grant.inputs["secretId"], secret.inputs["secretId"], "the grant is on this generation's secret");
+            assert.equal(grant.inputs["member"], member);
+            const version = one(second, named(`orders-${suffix}-version`));
+            assert.ok(isSecretValue(version.inputs["secretData"]), "the credential is stored as a Pulumi secret (I8)");
+            assert.equal(version.inputs["secret"], `projects/${project}/secrets/orders-${ids[1]}-${suffix}`);
+            assert.equal(metadata[key], `projects/${project}/secrets/orders-${ids[1]}-${suffix}/versions/1`, `the instances find ${suffix} through ${key}`);
+        }
+        assert.ok(String(account.inputs["accountId"]).length <= 30 && String(account.inputs["accountId"]).includes(ids[1]));
         assert.equal((template.inputs["serviceAccount"] as { email: string }).email, `orders-${ids[1]}@${project}.iam.gserviceaccount.com`);
         const iamTypes = [...new Set(second.map((r) => r.type))].filter((t) => /iam/i.test(t));
         assert.deepEqual(iamTypes, [T.secretIam], "no project-wide or other IAM grants");
-        const version = one(second, byType(T.secretVersion));
-        assert.ok(isSecretValue(version.inputs["secretData"]), "the credential is stored as a Pulumi secret (I8)");
-        assert.equal(version.inputs["secret"], `projects/${project}/secrets/orders-${ids[1]}-credential`);
+        assert.equal(second.filter(byType(T.secretIam)).length, 2, "no grant on the stable secret: instances never read what callers use");
     });
 
     it("health-checks within GCP's limits, drains the backend, and waits before retiring the old generation (I6)", () => {
@@ -246,6 +276,7 @@ describe("gcp target (mocks): two deploys", () => {
 
     it("monitors production with the first positive probe, after the switch, with a masked secret credential", () => {
         assertBefore(second, isSwitch, byType(T.uptime), "switch before monitor");
+        assertBefore(second, named("orders-credential-current"), byType(T.uptime), "promotion before the monitor moves");
         const uptime = one(second, byType(T.uptime));
         // The check carries the credential, so the SDK keeps the whole httpCheck secret in state.
         const httpCheck = uptime.inputs["httpCheck"];
@@ -256,26 +287,78 @@ describe("gcp target (mocks): two deploys", () => {
         assert.equal(check["useSsl"], true);
         assert.equal(check["maskHeaders"], true);
         assert.deepEqual(check["acceptedResponseStatusCodes"], [{ statusValue: 200 }]);
-        assert.deepEqual(check["headers"], { Authorization: `Bearer credential-of-${ids[1]}` }, "the live generation's credential");
+        assert.deepEqual(check["headers"], { Authorization: `Bearer ${credentialOf(ids[1])}` }, "the promoted credential");
         assert.deepEqual(uptime.inputs["monitoredResource"], { type: "uptime_url", labels: { project_id: project, host: "orders.example.com" } });
         const alert = one(second, byType(T.alert));
         assert.match(JSON.stringify(alert.inputs["conditions"]), /uptime_check\/check_passed.*orders-uptime-1/);
     });
 });
 
+describe("gcp target: callers keep working across the switch (one secret, versions)", () => {
+    const runs: Registration[][] = [];
+    const held: string[] = [];
+    const moves: (typeof latestMoves)[] = [];
+    before(async () => {
+        freshProject();
+        for (const n of [1, 2, 3]) {
+            held.push(n === 1 ? "" : secretManager.access(STORE).secretData);
+            runs.push(await deploy(n));
+            moves.push(latestMoves);
+        }
+    });
+    /** What a generation accepts: the two secret versions its instances read (instance metadata), in the project. */
+    const acceptedBy = (run: Registration[]): string[] => {
+        const metadata = one(run, byType(T.template)).inputs["metadata"] as Record<string, string>;
+        return [secretManager.read(metadata["repave-credential-secret"]!), secretManager.read(metadata["repave-previous-credential-secret"]!)];
+    };
+    const uptimeCredential = (run: Registration[]) => {
+        const check = one(run, byType(T.uptime)).inputs["httpCheck"] as { value: { headers: { Authorization: string } } };
+        return check.value.headers.Authorization.replace(/^Bearer /, "");
+    };
+    const timeline = (k: 1 | 2) => {
+        const run = runs[k]!;
+        return {
+            before: { production: generationOf(runs[k - 1]!), reference: held[k]!, monitors: { uptime: uptimeCredential(runs[k - 1]!) } },
+            events: [
+                { index: one(run, named("orders-url-map")).index, production: generationOf(run) },
+                ...moves[k]!.map((m) => ({ index: one(run, named(m.name)).index, reference: m.latest })),
+                { index: one(run, byType(T.uptime)).index, monitor: { name: "uptime", credential: uptimeCredential(run) } },
+            ],
+            candidate: generationOf(run),
+            accepts: (generation: string) => acceptedBy(runs.find((r) => generationOf(r) === generation)!),
+            refused: ["not-a-credential", ...(k === 2 ? [credentialOf(generationOf(runs[0]!))] : [])],
+        };
+    };
+
+    it("a first generation has no previous: its second secret holds its own credential (an empty payload is refused)", () => {
+        assert.deepEqual(acceptedBy(runs[0]!), [credentialOf(generationOf(runs[0]!)), credentialOf(generationOf(runs[0]!))]);
+    });
+
+    it("the candidate accepts its own and the live credential; the grace gate proves the live one before the switch", () => {
+        const [previous, run] = [runs[0]!, runs[1]!];
+        assert.deepEqual(acceptedBy(run), [credentialOf(generationOf(run)), credentialOf(generationOf(previous))]);
+        assert.deepEqual(unwrap(one(run, named("orders-gate-grace")).inputs["credential"]), credentialOf(generationOf(previous)));
+        assertGateBeforeSwitch(run, isGate, isSwitch, generationOf(run));
+    });
+
+    it("no caller and no uptime check is handed a credential production refuses, on the second and the third deploy", () => {
+        assertCallersKeepWorking(timeline(1));
+        assertCallersKeepWorking(timeline(2));
+    });
+});
+
 describe("gcp target: what its dynamic resources do in the engine", () => {
     it("mints a fresh credential on each create, and replaces (never updates) it only with its generation", async () => {
-        const a = await credentialProvider.create({ api: "orders", generation: "g111111" });
-        const b = await credentialProvider.create({ api: "orders", generation: "g111111" });
+        const built = { api: "orders", generation: "g111111", previous: "cred-live" };
+        const a = await credentialProvider.create(built);
+        const b = await credentialProvider.create(built);
         const value = (r: { outs?: Record<string, unknown> }) => String(r.outs?.["value"]);
         assert.match(value(a), /^[A-Za-z0-9_-]{43}$/, "32 random bytes, base64url");
         assert.notEqual(value(a), value(b));
-        assert.deepEqual(await credentialProvider.diff!("id", { api: "orders", generation: "g111111" }, { api: "orders", generation: "g111111" }), {
-            changes: false,
-            replaces: [],
-            deleteBeforeReplace: false,
-        });
-        assert.deepEqual(await credentialProvider.diff!("id", { api: "orders", generation: "g111111" }, { api: "orders", generation: "g222222" }), {
+        assert.equal((a.outs as Record<string, unknown>)["previous"], "cred-live", "the credential callers held when it was built");
+        // `pinned`: the stable secret now names this generation's own credential; the generation must not follow it.
+        assert.deepEqual(await credentialProvider.diff!("id", a.outs, { ...built, previous: value(a) }), { changes: false, replaces: [], deleteBeforeReplace: false });
+        assert.deepEqual(await credentialProvider.diff!("id", a.outs, { ...built, generation: "g222222" }), {
             changes: true,
             replaces: ["generation"],
             deleteBeforeReplace: false,

@@ -19,10 +19,20 @@ export interface Registration {
 }
 
 export interface MockOptions {
-    /** Extra outputs a mocked resource returns (e.g. an ARN, a self-link, a DNS name). */
-    outputs?: (r: { type: string; name: string; inputs: Record<string, unknown> }) => Record<string, unknown>;
+    /** Extra outputs a mocked resource returns (e.g. an ARN, a self-link, a DNS name; `id`: the provider's id). */
+    outputs?: (r: { type: string; name: string; inputs: Record<string, unknown>; id?: string | undefined }) => Record<string, unknown>;
     /** Answers to invokes (data sources): `getAmi`, `ssm.getParameter`, `compute.getImage`, ... */
     call?: (token: string, inputs: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/**
+ * An invoke that the provider refused, as the engine reports it: the resource monitor wraps the provider's error
+ * ("invocation of <token> returned an error: ...", pulumi/pulumi pkg/resource/deploy/source_eval.go, Invoke) and
+ * the Node SDK rethrows the gRPC error's `details` (sdk/nodejs/runtime/invoke.ts: `new Error(err.details)`). A
+ * plain throw from a mock's `call` would reach the program with an empty message.
+ */
+export function providerError(token: string, message: string): Error {
+    return Object.assign(new Error(message), { details: `invocation of ${token} returned an error: ${message}` });
 }
 
 /** Waits until no new registration arrived for a while: mocks resolve asynchronously. */
@@ -45,8 +55,11 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
             newResource: (args: pulumi.runtime.MockResourceArgs) => {
                 const inputs = args.inputs as Record<string, unknown>;
                 registrations.push({ index: registrations.length, type: args.type, name: args.name, inputs, custom: args.custom ?? true });
-                const extra = options.outputs?.({ type: args.type, name: args.name, inputs }) ?? {};
-                return { id: `${args.name}-id`, state: { ...inputs, ...extra } };
+                // `id` is set for a read of an existing object (Resource.get), empty for a registration.
+                const extra = options.outputs?.({ type: args.type, name: args.name, inputs, id: args.id || undefined }) ?? {};
+                // A provider's id where the mocks name one (a GCP secret's is its resource name), else a placeholder.
+                const id = typeof extra["id"] === "string" ? extra["id"] : `${args.name}-id`;
+                return { id, state: { ...inputs, ...extra } };
             },
             call: (args: pulumi.runtime.MockCallArgs) => options.call?.(args.token, args.inputs as Record<string, unknown>) ?? {},
         },
@@ -56,6 +69,31 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
     );
     build();
     await settle(() => registrations.length);
+    return registrations;
+}
+
+/**
+ * One program run under the shared mocks, waited out: runWithMocks stops at the first 50 ms without a new
+ * registration, and a component registers its roles only after asynchronous lookups (image, live credential).
+ * Rather than rely on that quiet window, wait for the component's generation (known once every role is
+ * constructed) and for every registration RPC to finish (the runtime's own waitForRPCs) before the next run
+ * replaces the mocks.
+ */
+export async function completeRun(
+    build: () => pulumi.ComponentResource & { generation: pulumi.Output<string> },
+    options: MockOptions,
+    stack = "test",
+): Promise<Registration[]> {
+    let component: { generation: pulumi.Output<string> } | undefined;
+    const registrations = await runWithMocks(
+        () => {
+            component = build();
+        },
+        options,
+        stack,
+    );
+    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return registrations;
 }
 
@@ -129,4 +167,51 @@ export function readExampleStack(file: string): Record<string, unknown> {
     const yaml = createRequire(import.meta.url)("js-yaml") as { load(text: string): unknown };
     const stack = yaml.load(readFileSync(new URL(`../../../stacks/${file}`, import.meta.url), "utf8")) as { config: Record<string, unknown> };
     return stack.config;
+}
+
+/**
+ * One deploy seen from a caller: which generation production routes to, which credential the stable reference
+ * hands out (what callers fetch), which credential each monitor sends, in engine order (registration index).
+ */
+export interface CredentialTimeline {
+    /** The state before the deploy: what the previous deploy left. */
+    before: { production: string; reference: string; monitors: Record<string, string> };
+    /** What this deploy moves, in registration order: production (the switch), the reference (the promotion), a monitor. */
+    events: { index: number; production?: string; reference?: string; monitor?: { name: string; credential: string } }[];
+    /** The new generation, and the credentials each generation accepts (from its resources, resolved in the fake cloud). */
+    candidate: string;
+    accepts: (generation: string) => readonly string[];
+    /** Credentials the candidate must refuse: a wrong one, and the one of two generations ago where it exists. */
+    refused: readonly string[];
+}
+
+/**
+ * "Callers keep working across the switch" (DESIGN: one generation of grace). At every step of the deploy, the
+ * credential the reference hands out and every monitor's credential are accepted by the generation production
+ * routes to; the candidate accepts what callers held before the deploy; at the end the reference and the monitors
+ * are on the candidate's own credential, and the candidate refuses the credentials it must refuse.
+ */
+export function assertCallersKeepWorking(t: CredentialTimeline): void {
+    const state = { production: t.before.production, reference: t.before.reference, monitors: { ...t.before.monitors } };
+    const check = (when: string) => {
+        const accepted = t.accepts(state.production);
+        assert.ok(accepted.includes(state.reference), `${when}: production (${state.production}) refuses the credential the reference hands callers`);
+        for (const [name, credential] of Object.entries(state.monitors)) {
+            assert.ok(accepted.includes(credential), `${when}: production (${state.production}) refuses monitor ${name}'s credential: it alarms`);
+        }
+    };
+    assert.ok(t.accepts(t.candidate).includes(t.before.reference), `the candidate ${t.candidate} refuses the credential callers hold before the deploy`);
+    check("before the deploy");
+    for (const event of [...t.events].sort((a, b) => a.index - b.index)) {
+        if (event.production !== undefined) state.production = event.production;
+        if (event.reference !== undefined) state.reference = event.reference;
+        if (event.monitor) state.monitors[event.monitor.name] = event.monitor.credential;
+        check(`after registration #${event.index} (${JSON.stringify(event)})`);
+    }
+    assert.equal(state.production, t.candidate, "production ends on the candidate");
+    assert.notEqual(state.reference, t.before.reference, "the reference never moved: the credential was not rotated");
+    const own = t.accepts(t.candidate).filter((c) => c !== t.before.reference);
+    assert.deepEqual([state.reference], own, "the reference ends on the candidate's own credential");
+    for (const [name, credential] of Object.entries(state.monitors)) assert.equal(credential, state.reference, `monitor ${name} ends on the new credential`);
+    for (const credential of t.refused) assert.ok(!t.accepts(t.candidate).includes(credential), `the candidate accepts a credential it must refuse`);
 }

@@ -4,30 +4,31 @@
 // probe bundle the gate Job runs, executed for real against TLS servers on loopback.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate, createHash, createPrivateKey } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { createCertificateAuthority, issueServerCertificate, type IssuedCertificate } from "../../../components/local/pki.ts";
 import { StatelessApi, parseKubernetesConfig, type ImageResolver, type KubernetesArgsInput } from "../../../components/kubernetes/index.ts";
 import { parseRepository } from "../../../components/kubernetes/image.ts";
 import { caProvider, generationSecretsProvider } from "../../../components/kubernetes/mint.ts";
 import { probeFiles } from "../../../components/kubernetes/probe-job.ts";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
+import { FakeCluster } from "./fake-cluster.ts";
 import {
     assertBefore,
+    assertCallersKeepWorking,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
     assertStableFrontDoor,
     byType,
+    completeRun,
     readExampleStack,
     runWithMocks,
-    type MockOptions,
     type Pick,
     type Registration,
 } from "./invariants.ts";
@@ -54,6 +55,7 @@ const T = {
     certificate: "kubernetes:cert-manager.io/v1:Certificate",
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
     secrets: "pulumi-nodejs:dynamic/repave:GenerationSecrets",
+    secretPatch: "kubernetes:core/v1:SecretPatch",
     ca: "pulumi-nodejs:dynamic/repave:MintedCa",
 };
 
@@ -69,12 +71,33 @@ function resolverFor(n: number, calls: string[]): ImageResolver {
     };
 }
 
+/** A minted credential: random in the real provider, opaque here too (it names no generation). */
+const credentialOf = (generation: string) => `cred-${createHash("sha256").update(`credential/${generation}`).digest("hex").slice(0, 16)}`;
+
+/** The namespace's Secrets across the deploys of one test: what one deploy promotes, the next one reads. */
+let cluster = new FakeCluster();
+/** The promotions each run patched into the stable Secret, in order (what `current` became). */
+let promotions: { name: string; current: string }[] = [];
+
+/** A Secret's `namespace/name`. */
+const objectId = (inputs: Record<string, unknown>) => {
+    const m = (plain(inputs["metadata"]) ?? {}) as { name?: string; namespace?: string };
+    return `${m.namespace ?? "default"}/${m.name ?? ""}`;
+};
+const plainMap = (v: unknown) => Object.fromEntries(Object.entries((plain(v) ?? {}) as Record<string, unknown>).map(([k, x]) => [k, String(plain(x))]));
+
 /** What the dynamic providers would return (minted material), keyed by the generation they were minted for. */
-function providerOutputs(r: { type: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+function providerOutputs(r: { type: string; inputs: Record<string, unknown>; id?: string | undefined }): Record<string, unknown> {
+    if (r.type === T.secret && r.id) return cluster.readSecret(r.id);
+    if (r.type === T.secret) cluster.applySecret(objectId(r.inputs), plainMap(r.inputs["stringData"]));
+    if (r.type === T.secretPatch) {
+        cluster.patchSecret(objectId(r.inputs), plainMap(r.inputs["stringData"]));
+        promotions.push({ name: "orders-credential-current", current: cluster.value(objectId(r.inputs), "current")! });
+    }
     if (r.type === T.secrets) {
         const generation = String(r.inputs["generation"]);
         return {
-            credential: `credential-of-${generation}`,
+            credential: credentialOf(generation),
             credentialCreatedAt: "2026-11-30T00:00:00Z",
             certPem: r.inputs["ca"] ? `-----BEGIN CERTIFICATE-----\nleaf-${generation}\n-----END CERTIFICATE-----\n` : null,
             keyPem: r.inputs["ca"] ? `-----BEGIN PRIVATE KEY-----\nkey-${generation}\n-----END PRIVATE KEY-----\n` : null,
@@ -86,23 +109,13 @@ function providerOutputs(r: { type: string; inputs: Record<string, unknown> }): 
     return {};
 }
 
-/**
- * One program run under the shared mocks, waited out: runWithMocks stops at the first 50 ms without a new
- * registration, and this component registers its roles only after an asynchronous image lookup. Rather than rely on
- * that quiet window, wait for the component's generation (known once every role is constructed) and for every
- * registration RPC to finish (the runtime's own waitForRPCs) before the next run replaces the mocks.
- */
-async function completeRun(build: () => pulumi.ComponentResource & { generation: pulumi.Output<string> }, options: MockOptions): Promise<Registration[]> {
-    let component: { generation: pulumi.Output<string> } | undefined;
-    const registrations = await runWithMocks(() => {
-        component = build();
-    }, options);
-    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
-    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-    return registrations;
+/** A new, empty namespace: the next deploy is the stack's first. */
+function freshCluster(): void {
+    cluster = new FakeCluster();
 }
 
 function deploy(n: number, kubernetes: KubernetesArgsInput = {}, calls: string[] = []): Promise<Registration[]> {
+    promotions = [];
     return completeRun(
         () => new StatelessApi("orders", { spec, kubernetes, imageResolver: resolverFor(n, calls), deployId: `deploy-${n}` }),
         { outputs: providerOutputs },
@@ -110,7 +123,8 @@ function deploy(n: number, kubernetes: KubernetesArgsInput = {}, calls: string[]
 }
 
 type Meta = { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-const meta = (r: Registration) => r.inputs["metadata"] as Meta;
+/** An object's metadata (a read of an existing object registers none). */
+const meta = (r: Registration) => (r.inputs["metadata"] ?? { name: "" }) as Meta;
 const named = (...names: string[]): Pick => (r) => names.includes(r.name);
 const one = (run: Registration[], pick: Pick): Registration => {
     const found = run.filter(pick);
@@ -122,10 +136,13 @@ const isSecretValue = (v: unknown): v is { value: unknown } =>
     typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
 const plain = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
 
-const isFrontDoor = byType(T.service, T.ingress, T.configMap, T.cronJob, T.ca);
-const isGeneration = byType(T.deployment, T.pdb, T.secret, T.secrets, T.job, T.certificate);
+/** The stable Secret callers read, its read before the deploy, and its promotion (an in-place patch). */
+const isCredentialReference = named("orders-credential-reference", "orders-credential-live", "orders-credential-current");
+const isFrontDoor: Pick = (r) => byType(T.service, T.ingress, T.configMap, T.cronJob, T.ca)(r) || named("orders-credential-reference", "orders-credential-current")(r);
+const isGeneration: Pick = (r) => byType(T.deployment, T.pdb, T.secret, T.secrets, T.job, T.certificate)(r) && !isCredentialReference(r);
 const isSwitch = named("orders-service", "orders-ingress");
 const isGateJob = byType(T.job);
+const isMainGateJob = named("orders-gate");
 
 interface PodSpec {
     containers: { image: string; env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[]; [k: string]: unknown }[];
@@ -147,6 +164,7 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
     let second: Registration[] = [];
     let ids: [string, string] = ["", ""];
     before(async () => {
+        freshCluster();
         const realFetch = globalThis.fetch;
         globalThis.fetch = () => Promise.reject(new Error("the default registry resolver must not be used in tests"));
         try {
@@ -175,7 +193,7 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
 
     it("replaces the generation: same logical names, object names and labels carry the new id (I1, I5)", () => {
         assertGenerationReplaced(first, second, isGeneration, ids);
-        for (const r of second.filter(byType(T.deployment, T.pdb, T.secret, T.job))) {
+        for (const r of second.filter(byType(T.deployment, T.pdb, T.secret, T.job)).filter(isGeneration)) {
             assert.ok(meta(r).name.startsWith(`orders-${ids[1]}`), `${r.name}: ${meta(r).name}`);
             assert.equal(meta(r).labels?.["repave.dev/generation"], ids[1]);
         }
@@ -211,7 +229,7 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
         assert.deepEqual((preview.inputs["spec"] as { selector: unknown }).selector, { "repave.dev/api": "orders", "repave.dev/generation": ids[1] });
         assertBefore(second, named("orders-preview-service"), isGateJob, "preview before gate");
         assertBefore(second, byType(T.deployment), isGateJob, "deployment before gate");
-        const job = one(second, isGateJob);
+        const job = one(second, isMainGateJob);
         assert.equal(meta(job).annotations?.["pulumi.com/skipAwait"], "false", "the provider waits for the Job to complete");
         const pod = (job.inputs["spec"] as { template: { spec: PodSpec }; backoffLimit: number }).template.spec;
         const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
@@ -225,7 +243,7 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
     it("switches the production Service and Ingress only after the gate Job, to the generation it gated (I2)", () => {
         for (const [run, id] of [[first, ids[0]], [second, ids[1]]] as const) {
             assertBefore(run, isGateJob, isSwitch, "gate before switch");
-            assert.equal(meta(one(run, isGateJob)).labels?.["repave.dev/generation"], id);
+            for (const job of run.filter(isGateJob)) assert.equal(meta(job).labels?.["repave.dev/generation"], id);
             const service = one(run, named("orders-service"));
             assert.equal(meta(service).annotations?.["repave.dev/gate-passed"], id);
             assert.deepEqual((service.inputs["spec"] as { selector: unknown }).selector, { "repave.dev/api": "orders", "repave.dev/generation": id });
@@ -249,14 +267,16 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
         assert.deepEqual(Object.keys(files).sort(), ["package.json", "probes.ts", "runner.ts", "spec.ts", "suite.json"]);
     });
 
-    it("monitors production with a CronJob running the positive probes, with the live generation's credential", () => {
+    it("monitors production with a CronJob running the positive probes, with what callers use: the stable Secret's current key", () => {
         assertBefore(second, named("orders-service"), byType(T.cronJob), "switch before monitor");
+        assertBefore(second, named("orders-credential-current"), byType(T.cronJob), "promotion before monitor");
         const cron = one(second, byType(T.cronJob));
         const pod = (cron.inputs["spec"] as { jobTemplate: { spec: { template: { spec: PodSpec } } } }).jobTemplate.spec.template.spec;
         const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
         assert.equal(env["REPAVE_MODE"], "monitor");
         assert.equal(env["REPAVE_TARGET_HOST"], "orders.default.svc");
-        assert.equal(env["REPAVE_CREDENTIAL"], `orders-${ids[1]}-credential`);
+        assert.equal(env["REPAVE_CREDENTIAL"], "orders-credential");
+        assert.equal(pod.containers[0]!.env.find((e) => e.name === "REPAVE_CREDENTIAL")?.valueFrom?.secretKeyRef?.key, "current");
     });
 });
 
@@ -266,6 +286,7 @@ describe("kubernetes target (mocks): cert-manager and the deployer's gate", () =
     let second: Registration[] = [];
     let ids: [string, string] = ["", ""];
     before(async () => {
+        freshCluster();
         first = await deploy(1, options);
         second = await deploy(2, options);
         ids = [generationOf(first), generationOf(second)];
@@ -294,11 +315,70 @@ describe("kubernetes target (mocks): cert-manager and the deployer's gate", () =
         for (const run of [first, second]) assertGateBeforeSwitch(run, isGate, named("orders-service"), generationOf(run));
         assertGateProbes(second, isGate);
         assertBefore(second, byType(T.certificate), named("orders-service"), "certificate before switch");
-        const gate = one(second, isGate);
+        const gate = one(second, named("orders-gate"));
         assert.equal(gate.inputs["host"], "203.0.113.7");
         assert.equal(gate.inputs["port"], 443);
         assert.ok(isSecretValue(gate.inputs["credential"]), "the gate's credential is a secret (I8)");
         assert.equal(second.filter(byType(T.job)).length, 0, "no gate Job");
+    });
+});
+
+describe("kubernetes target: callers keep working across the switch (a Secret per generation, one stable Secret)", () => {
+    const runs: Registration[][] = [];
+    const held: string[] = [];
+    const moves: (typeof promotions)[] = [];
+    before(async () => {
+        freshCluster();
+        for (const n of [1, 2, 3]) {
+            held.push(cluster.value("default/orders-credential", "current") ?? "");
+            runs.push(await deploy(n));
+            moves.push(promotions);
+        }
+    });
+    /** What a generation's pods accept: the two keys of its credential Secret their env reads. */
+    const acceptedBy = (run: Registration[]): string[] => {
+        const env = podOf(one(run, byType(T.deployment))).containers[0]!.env;
+        return ["REPAVE_CREDENTIAL", "REPAVE_PREVIOUS_CREDENTIAL"].map((name) => {
+            const ref = env.find((e) => e.name === name)!.valueFrom!.secretKeyRef!;
+            const secret = one(run, (r) => r.type === T.secret && !r.name.includes("credential-") && meta(r).name === ref.name);
+            return String(plain((plain(secret.inputs["stringData"]) as Record<string, unknown>)[ref.key]));
+        });
+    };
+    const timeline = (k: 1 | 2) => {
+        const run = runs[k]!;
+        return {
+            before: { production: generationOf(runs[k - 1]!), reference: held[k]!, monitors: { cronjob: held[k]! } },
+            events: [
+                { index: one(run, named("orders-service")).index, production: generationOf(run) },
+                // The CronJob reads the stable Secret's `current` at each run: it moves exactly when the key does.
+                ...moves[k]!.map((m) => ({ index: one(run, named(m.name)).index, reference: m.current, monitor: { name: "cronjob", credential: m.current } })),
+            ],
+            candidate: generationOf(run),
+            accepts: (generation: string) => acceptedBy(runs.find((r) => generationOf(r) === generation)!),
+            refused: ["not-a-credential", ...(k === 2 ? [credentialOf(generationOf(runs[0]!))] : [])],
+        };
+    };
+
+    it("reads the stable Secret before building the candidate, and patches it only after the switch", () => {
+        const run = runs[1]!;
+        assertBefore(run, named("orders-credential-live"), byType(T.secrets), "read before the candidate is minted");
+        assertBefore(run, isSwitch, named("orders-credential-current"), "switch before the promotion");
+        assert.equal(cluster.value("default/orders-credential", "previous"), credentialOf(generationOf(runs[1]!)), "`previous`: the generation before");
+    });
+
+    it("the candidate accepts its own and the live credential; the grace gate Job sends the live one before the switch", () => {
+        const [previous, run] = [runs[0]!, runs[1]!];
+        assert.deepEqual(acceptedBy(previous), [credentialOf(generationOf(previous)), credentialOf(generationOf(previous))], "a first generation: its own twice");
+        assert.deepEqual(acceptedBy(run), [credentialOf(generationOf(run)), credentialOf(generationOf(previous))]);
+        const grace = one(run, named("orders-gate-grace"));
+        const env = (grace.inputs["spec"] as { template: { spec: PodSpec } }).template.spec.containers[0]!.env;
+        assert.deepEqual(env.find((e) => e.name === "REPAVE_CREDENTIAL")?.valueFrom?.secretKeyRef, { name: `orders-${generationOf(run)}-credential`, key: "previous" });
+        assertBefore(run, named("orders-gate", "orders-gate-grace"), isSwitch, "both gates before the switch");
+    });
+
+    it("no caller and no monitor is handed a credential production refuses, on the second and the third deploy", () => {
+        assertCallersKeepWorking(timeline(1));
+        assertCallersKeepWorking(timeline(2));
     });
 });
 
@@ -317,6 +397,9 @@ describe("kubernetes target: what its dynamic resources mint in the engine", () 
         assert.notEqual(again["credential"], minted["credential"], "a fresh credential every time");
         const diff = await generationSecretsProvider.diff!("id", inputs, { ...inputs, generation: "g222222" });
         assert.deepEqual(diff.replaces, ["generation"]);
+        // `pinned`: the stable Secret now names this generation's own credential; the generation must not follow it.
+        const later = await generationSecretsProvider.diff!("id", { ...minted, previous: "cred-live" }, { ...inputs, previous: minted["credential"] });
+        assert.deepEqual(later.changes, false, "what a generation accepts is kept from its create");
     });
 
     it("mints only the credential when cert-manager issues the certificate", async () => {
