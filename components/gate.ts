@@ -4,7 +4,7 @@
 // data, not by convention.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "./changeover.ts";
-import type { ProbeResult, ProbeSuite } from "./probes.ts";
+import type { KnownCredentials, ProbeResult, ProbeSuite } from "./probes.ts";
 import { readScanReport, type ScanPolicy, type ScanSummary } from "./scan.ts";
 import type { StatelessApiSpec } from "./spec.ts";
 import { moduleFile } from "./module-file.ts";
@@ -18,6 +18,12 @@ export interface ProbeGateInputs {
     serverName: string;
     caPem: string | null;
     credential: string;
+    /**
+     * Secrets the target knows besides the candidate's credential: the grace credential it also accepts (its near
+     * misses are attacked too) and revoked ones (each must be refused). Targets that keep no history pass none.
+     */
+    previousCredential?: string | null;
+    revokedCredentials?: string[];
     probes: ProbeSuite;
     /** Load balancers take a while to see new targets: retry the suite until it passes or this runs out. */
     settleSeconds: number;
@@ -43,9 +49,10 @@ async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
     // The image gate first: a vulnerable candidate is refused before anyone talks to it.
     (load(SCAN) as typeof import("./scan.ts")).checkScan(inputs.scan ?? null, inputs.scanPolicy ?? { maxCritical: 0, maxHigh: null }, inputs.image ?? inputs.generation);
     const endpoint = { host: inputs.host, port: inputs.port, serverName: inputs.serverName, caPem: inputs.caPem ?? undefined };
+    const known: KnownCredentials = { previous: inputs.previousCredential ?? null, revoked: inputs.revokedCredentials ?? [] };
     const deadline = Date.now() + inputs.settleSeconds * 1000;
     for (;;) {
-        const report = await probes.runProbeSuite(endpoint, inputs.probes, inputs.credential);
+        const report = await probes.runProbeSuite(endpoint, inputs.probes, inputs.credential, known);
         if (report.passed) return { generation: inputs.generation, passedAt: new Date().toISOString(), results: report.results };
         if (Date.now() > deadline) {
             throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on its test route; traffic stays where it is. ${probes.summarize(report)}`);
@@ -86,6 +93,9 @@ export class ProbeGate extends pulumi.dynamic.Resource {
     declare readonly passedAt: pulumi.Output<string>;
     declare readonly results: pulumi.Output<ProbeResult[]>;
     constructor(name: string, args: InputsOf<ProbeGateInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(provider, name, { ...args, passedAt: undefined, results: undefined }, { ...opts, additionalSecretOutputs: ["credential"] }, "repave", "ProbeGate");
+        super(provider, name, { ...args, passedAt: undefined, results: undefined }, {
+            ...opts,
+            additionalSecretOutputs: ["credential", "previousCredential", "revokedCredentials"],
+        }, "repave", "ProbeGate");
     }
 }

@@ -29,6 +29,49 @@ export const probeSchema = z.strictObject({
     expectBodyContains: z.string().optional(),
 });
 
+/**
+ * The adversarial requests the gate adds to every suite (components/probes.ts builds them at run time, from the
+ * credentials it is given): near misses of a credential a caller could guess or truncate, other schemes, parser
+ * tricks, and what a penetration tester tries first against bearer auth. Listed here so a spec can name one in
+ * `probes.adversarial.skip`; probes.ts must implement exactly these (its table is typed by this list).
+ */
+export const adversarialCases = [
+    "near-miss-prefix-half",
+    "near-miss-first-char",
+    "near-miss-truncated-by-1",
+    "near-miss-extended-by-1",
+    "near-miss-doubled",
+    "near-miss-flipped-first",
+    "near-miss-flipped-middle",
+    "near-miss-flipped-last",
+    "near-miss-case-swapped",
+    "near-miss-nbsp-padded",
+    "near-miss-obs-fold",
+    "near-miss-null-terminated",
+    "near-miss-percent-encoded",
+    "near-miss-base64",
+    "near-miss-quoted",
+    "scheme-basic",
+    "scheme-basic-password",
+    "scheme-token",
+    "scheme-lowercase-bearer",
+    "scheme-missing",
+    "scheme-glued",
+    "scheme-empty-bearer",
+    "scheme-null-byte",
+    "scheme-api-key-header",
+    "header-duplicated",
+    "header-comma-list",
+    "jwt-alg-none",
+    "oversized-credential",
+    "path-dot-segment",
+    "path-double-slash",
+    "path-trailing-slash",
+    "method-head-unauthenticated",
+    "revoked-credential",
+] as const;
+export type AdversarialCase = (typeof adversarialCases)[number];
+
 const defaultPositive: ProbeInput[] = [
     { name: "hello-authenticated", path: "/v1/hello", auth: "valid", expectStatus: 200, expectBodyContains: "hello" },
     {
@@ -106,6 +149,12 @@ export const statelessApiSpecSchema = z.strictObject({
         .strictObject({
             positive: z.array(probeSchema).min(1).prefault(defaultPositive),
             negative: z.array(probeSchema).min(1).prefault(defaultNegative),
+            /**
+             * The adversarial negative probes run on every gate; a case may be skipped only by name, and the gate's
+             * results still list it as skipped. Skip only what the API's contract allows (e.g. RFC 9110 makes the
+             * scheme name case-insensitive, so an API may rightly accept `bearer`: scheme-lowercase-bearer).
+             */
+            adversarial: z.strictObject({ skip: z.array(z.enum(adversarialCases)).default([]) }).prefault({}),
             /** Production probes repeat on this interval during the bake window and in the continuous monitor. */
             intervalSeconds: z.number().positive().max(3600).default(1),
         })
@@ -154,6 +203,7 @@ const hints: Record<string, string> = {
     maxAge: "write a duration such as 7d or 12h",
     policy: "choose every-deploy (default), max-age or pinned",
     expectStatus: "write a status code (401), a class (\"4xx\") or a list ([401, 403])",
+    skip: "name adversarial cases listed in components/spec.ts (adversarialCases), e.g. scheme-lowercase-bearer",
 };
 
 export class SpecError extends Error {
@@ -233,17 +283,30 @@ export function parseApiSpecs(raw: unknown, configKey = "repave:apis"): Stateles
             positiveNames.add(probe.name);
         }
         spec.probes.negative.forEach((probe, j) => {
-            if (statusMatches(200, probe.expectStatus) || statusMatches(204, probe.expectStatus)) {
+            const notRefusals = nonRefusals(probe.expectStatus);
+            if (notRefusals.length > 0) {
                 problems.push(
-                    `${at}.probes.negative[${j}].expectStatus: a negative probe must expect a refusal, not a 2xx (hint: expect 401, 403 or "4xx")`,
+                    `${at}.probes.negative[${j}].expectStatus: a negative probe must expect a refusal (4xx), not ${notRefusals.join(", ")}: ` +
+                        `a success, a redirect or a server error would count as refused (hint: expect 401, 403, [401, 403] or "4xx")`,
                 );
             }
         });
+        if (!spec.probes.positive.some((p) => p.auth === "valid")) {
+            problems.push(
+                `${at}.probes.positive: no probe uses auth: valid (hint: add one request a rightful caller makes; the adversarial probes attack that request with near misses of its credential)`,
+            );
+        }
     });
     if (problems.length > 0) {
         throw new SpecError(problems);
     }
     return specs;
+}
+
+/** What an expectation accepts beyond 4xx: a negative probe that passes on a 2xx, 3xx or 5xx proves nothing. */
+function nonRefusals(expected: Probe["expectStatus"]): string[] {
+    const listed = typeof expected === "string" ? [expected] : Array.isArray(expected) ? expected : [expected];
+    return listed.filter((e) => (typeof e === "string" ? e !== "4xx" : e < 400 || e > 499)).map(String);
 }
 
 export function statusMatches(status: number, expected: Probe["expectStatus"]): boolean {

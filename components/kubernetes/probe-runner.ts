@@ -22,11 +22,17 @@ const endpoint = {
     caPem: caFile && existsSync(caFile) && readFileSync(caFile, "utf8").trim() ? readFileSync(caFile, "utf8") : undefined,
 };
 const credential = required("REPAVE_CREDENTIAL");
+// Optional, from Secrets where the target keeps them: the grace credential the candidate also accepts (its near
+// misses are attacked too) and a revoked one (must be refused). Neither is ever printed: results name cases only.
+const known = {
+    previous: process.env["REPAVE_PREVIOUS_CREDENTIAL"] || null,
+    revoked: process.env["REPAVE_REVOKED_CREDENTIAL"] ? [process.env["REPAVE_REVOKED_CREDENTIAL"]] : [],
+};
 const deadline = Date.now() + Number(process.env["REPAVE_SETTLE_SECONDS"] ?? "0") * 1000;
 
 let report: ProbeReport;
 for (;;) {
-    report = mode === "gate" ? await runProbeSuite(endpoint, suite, credential) : await runPositive(endpoint, suite, credential);
+    report = mode === "gate" ? await runProbeSuite(endpoint, suite, credential, known) : await runPositive(endpoint, suite, credential);
     if (report.passed || Date.now() >= deadline) break;
     console.log(`not yet: ${summarize(report)}`);
     await new Promise((resolve) => setTimeout(resolve, 5_000));

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { runPositive, runProbeSuite, summarize, type ProbeResult, type ProbeSuite } from "../probes.ts";
+import { runPositive, runProbeSuite, summarize, type KnownCredentials, type ProbeResult, type ProbeSuite } from "../probes.ts";
 import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
 import { checkScan } from "../scan.ts";
 import { hashBuild } from "./image.ts";
@@ -120,6 +120,19 @@ const storeFile = (stateDir: string) => join(stateDir, "credentials.json");
 
 function readStore(stateDir: string): CredentialStore {
     return existsSync(storeFile(stateDir)) ? (JSON.parse(readFileSync(storeFile(stateDir), "utf8")) as CredentialStore) : {};
+}
+
+/**
+ * What the store says about `generation`'s credentials: the one it also accepts (grace), and the one it must
+ * refuse (two generations old). Once `generation` itself is current (its gate runs again after its switch), its
+ * grace credential is the previous one and nothing older is kept.
+ */
+function credentialsAround(stateDir: string, generation: string): KnownCredentials {
+    const { current, previous } = readStore(stateDir);
+    if (current && current.generation !== generation) {
+        return { previous: current.credential, revoked: previous && previous.generation !== generation ? [previous.credential] : [] };
+    }
+    return { previous: previous?.credential ?? null, revoked: [] };
 }
 
 function promoteCredential(stateDir: string, generation: string, credential: string): void {
@@ -368,18 +381,20 @@ function endpoint(t: RouteTarget, port: number) {
 /**
  * The gate: the candidate must pass the image scan, health behind the test listener, and every positive and
  * negative transaction there, before the switch may run. A failure keeps the test route on the candidate, so it
- * can be inspected, and fails the update: production never moved.
+ * can be inspected, and fails the update: production never moved. The grace and revoked credentials come from
+ * the credential store at run time, so they reach the probes without passing through Pulumi state.
  */
 export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
     checkScan(inputs.scan, { maxCritical: inputs.maxCritical, maxHigh: inputs.maxHigh }, inputs.imageVersion);
     const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     await waitHealthy(inputs.backends, inputs.healthCheck);
     await frontDoor.setRoute("test", routeSpec(inputs));
-    const report = await runProbeSuite(endpoint(inputs, inputs.testPort), inputs.probes, inputs.credential);
-    if (!report.passed) {
-        throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on the test listener; traffic stays where it is. ${summarize(report)}`);
+    const known = credentialsAround(inputs.stateDir, inputs.generation);
+    const probes = await runProbeSuite(endpoint(inputs, inputs.testPort), inputs.probes, inputs.credential, known);
+    if (!probes.passed) {
+        throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on the test listener; traffic stays where it is. ${summarize(probes)}`);
     }
-    return { generation: inputs.generation, passedAt: new Date().toISOString(), results: report.results };
+    return { generation: inputs.generation, passedAt: new Date().toISOString(), results: probes.results };
 }
 
 export async function leaveTestRoute(stateDir: string, token: string, generation: string): Promise<void> {

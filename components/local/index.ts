@@ -104,7 +104,7 @@ export class StatelessApi extends pulumi.ComponentResource {
             stateDir: frontDoor.stateDir,
             frontDoorToken: frontDoor.adminToken,
         };
-        const probes = { positive: spec.probes.positive, negative: spec.probes.negative };
+        const probes = { positive: spec.probes.positive, negative: spec.probes.negative, adversarial: spec.probes.adversarial };
 
         // 3-4. Health and synthetic transactions on the test listener, plus the image scan gate.
         const gate = new Gate(

@@ -52,6 +52,24 @@ describe("StatelessApi spec", () => {
         assert.match(found, /repave:apis\[1\]\.probes\.negative\[0\]\.expectStatus: a negative probe must expect a refusal/);
     });
 
+    it("refuses negative probes that would pass on a success, a redirect or a server error, naming what they accept", () => {
+        const negative = (expectStatus: unknown) => ({ ...minimal, probes: { negative: [{ name: "n", path: "/", auth: "none", expectStatus }] } });
+        for (const [expect, named] of [[302, "302"], ["3xx", "3xx"], ["5xx", "5xx"], [[401, 500], "500"], [[200, 403], "200"], ["2xx", "2xx"], [204, "204"]] as const) {
+            const found = problems([negative(expect)]).join("\n");
+            assert.match(found, new RegExp(`probes\\.negative\\[0\\]\\.expectStatus: a negative probe must expect a refusal \\(4xx\\), not ${named}`), found);
+        }
+        for (const expect of [401, "4xx", [401, 403], 421]) assert.doesNotThrow(() => parseApiSpecs([negative(expect)]), String(expect));
+    });
+
+    it("adversarial cases are skipped only by a known name; the attacked request must exist", () => {
+        const [spec] = parseApiSpecs([{ ...minimal, probes: { adversarial: { skip: ["scheme-lowercase-bearer"] } } }]);
+        assert.deepEqual(spec?.probes.adversarial.skip, ["scheme-lowercase-bearer"]);
+        assert.deepEqual(parseApiSpecs([minimal])[0]?.probes.adversarial.skip, [], "nothing is skipped by default");
+        assert.match(problems([{ ...minimal, probes: { adversarial: { skip: ["near-miss-everything"] } } }]).join(), /repave:apis\[0\]\.probes\.adversarial\.skip\[0\]: .*hint: name adversarial cases/);
+        const publicOnly = { ...minimal, probes: { positive: [{ name: "open", path: "/", auth: "none", expectStatus: 200 }] } };
+        assert.match(problems([publicOnly]).join(), /repave:apis\[0\]\.probes\.positive: no probe uses auth: valid/);
+    });
+
     it("refuses a missing or empty list", () => {
         assert.match(problems(undefined).join(), /repave:apis: missing/);
         assert.match(problems([]).join(), /repave:apis/);
