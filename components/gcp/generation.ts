@@ -107,6 +107,7 @@ export function createGeneration(
                 "repave-generation": identity.id,
                 "repave-port": String(spec.port),
                 "repave-health-path": spec.healthCheck.path,
+                "repave-domains": spec.certificate.domains.join(","),
                 "repave-credential-secret": own.version.name,
                 "repave-previous-credential-secret": previous.version.name,
                 "block-project-ssh-keys": "TRUE",
@@ -116,7 +117,9 @@ export function createGeneration(
         opts({ dependsOn: [own.access, previous.access] }),
     );
 
-    // Health: GCP wants the timeout no longer than the interval, in whole seconds.
+    // Health: GCP wants the timeout no longer than the interval, in whole seconds. The checker sends the API's name
+    // as Host (unset, it sends the load balancer's IP: compute API, HealthCheck.httpHealthCheck.host), so even an
+    // app that checks Host on its health path too stays healthy; the contract exempts that path anyway.
     const interval = seconds(spec.healthCheck.intervalSeconds);
     const healthCheck = new gcp.compute.HealthCheck(
         `${name}-health-check`,
@@ -127,7 +130,7 @@ export function createGeneration(
             timeoutSec: Math.min(seconds(spec.healthCheck.timeoutSeconds), interval),
             healthyThreshold: spec.healthCheck.healthyThreshold,
             unhealthyThreshold: 2,
-            httpHealthCheck: { port: spec.port, requestPath: spec.healthCheck.path },
+            httpHealthCheck: { port: spec.port, requestPath: spec.healthCheck.path, host: spec.certificate.domains[0]! },
         },
         opts(),
     );

@@ -22,6 +22,9 @@ export function generationLabels(changeover: Changeover): Record<string, string>
     };
 }
 
+/** The name the probes ask for (SNI and Host): a wildcard domain gets a concrete name under it. */
+export const probeServerName = (domain: string): string => (domain.startsWith("*.") ? `repave-probe.${domain.slice(2)}` : domain);
+
 /** Where the pods find their certificate and key (the API serves TLS itself; see README). */
 export const tlsMountPath = "/var/run/repave/tls";
 
@@ -111,6 +114,11 @@ export function createGeneration(
           );
     const tlsSecretName = certificate instanceof kubernetes.core.v1.Secret ? certificate.metadata.name : certificate.metadata.apply(() => changeover.name("tls"));
 
+    const health = {
+        httpGet: { path: spec.healthCheck.path, port: "https", scheme: "HTTPS", httpHeaders: [{ name: "Host", value: probeServerName(spec.certificate.domains[0]!) }] },
+        periodSeconds: seconds(spec.healthCheck.intervalSeconds),
+        timeoutSeconds: seconds(spec.healthCheck.timeoutSeconds),
+    };
     // Compute: the pinned image, ready only when spec.healthCheck passes spec.healthyThreshold times; on deletion
     // each pod waits spec.drainSeconds (preStop) so endpoints drop it before it stops taking requests (I6).
     const deployment = new kubernetes.apps.v1.Deployment(
@@ -135,18 +143,20 @@ export function createGeneration(
                                 env: [
                                     { name: "REPAVE_GENERATION", value: identity.id },
                                     { name: "REPAVE_PORT", value: String(spec.port) },
+                                    { name: "REPAVE_DOMAINS", value: spec.certificate.domains.join(",") },
+                                    { name: "HEALTH_PATH", value: spec.healthCheck.path },
                                     { name: "REPAVE_TLS_CERT_FILE", value: `${tlsMountPath}/tls.crt` },
                                     { name: "REPAVE_TLS_KEY_FILE", value: `${tlsMountPath}/tls.key` },
                                     { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: credentialSecret.metadata.name, key: "credential" } } },
                                     { name: "REPAVE_PREVIOUS_CREDENTIAL", valueFrom: { secretKeyRef: { name: credentialSecret.metadata.name, key: "previous" } } },
                                 ],
-                                readinessProbe: {
-                                    httpGet: { path: spec.healthCheck.path, port: "https", scheme: "HTTPS" },
-                                    periodSeconds: seconds(spec.healthCheck.intervalSeconds),
-                                    timeoutSeconds: seconds(spec.healthCheck.timeoutSeconds),
-                                    successThreshold: spec.healthCheck.healthyThreshold,
-                                    failureThreshold: 3,
-                                },
+                                // One check, three uses: ready for traffic, alive (a wedged pod is restarted:
+                                // repair), started (liveness waits until the pod first answered). The kubelet
+                                // probes the pod IP, so the probe names the API as Host; the contract exempts the
+                                // health path from the Host check anyway.
+                                readinessProbe: { ...health, successThreshold: spec.healthCheck.healthyThreshold, failureThreshold: 3 },
+                                livenessProbe: { ...health, failureThreshold: 3 },
+                                startupProbe: { ...health, failureThreshold: Math.max(1, Math.ceil(spec.healthCheck.graceSeconds / seconds(spec.healthCheck.intervalSeconds))) },
                                 ...(spec.drainSeconds > 0 ? { lifecycle: { preStop: { sleep: { seconds: Math.ceil(spec.drainSeconds) } } } } : {}),
                                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                                 volumeMounts: [

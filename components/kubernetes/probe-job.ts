@@ -29,8 +29,7 @@ export function probeFiles(suite: ProbeSuite): Record<string, string> {
     };
 }
 
-/** The name the probes ask for (SNI and Host): a wildcard domain gets a concrete name under it. */
-export const probeServerName = (domain: string): string => (domain.startsWith("*.") ? `repave-probe.${domain.slice(2)}` : domain);
+export { probeServerName } from "./generation.ts";
 
 interface ProbeRun {
     mode: "gate" | "monitor";

@@ -43,10 +43,22 @@ function parseTarget(target) {
   }
 }
 
+// The app contract: the health path answers without a Host check and without a credential - load balancers and
+// kubelets probe it by address and cannot all send the API's name. Every other path refuses a Host it does not
+// serve (421) when the target says which names it serves (REPAVE_DOMAINS; the local front door checks Host itself).
+const healthPath = process.env.HEALTH_PATH || "/healthz";
+const domains = (process.env.REPAVE_DOMAINS ?? "").split(",").filter(Boolean);
+
+function servesHost(header) {
+  const host = (header ?? "").toLowerCase().replace(/^\[([^\]]*)\](:\d+)?$/, "$1").replace(/:\d+$/, "");
+  return domains.some((d) => (d.startsWith("*.") ? host.endsWith(d.slice(1)) && !host.slice(0, 1 - d.length).includes(".") : host === d));
+}
+
 function handle(req, res) {
   const url = parseTarget(req.url);
   if (url === null) return send(res, 400, { error: "bad request target" });
-  if (url.pathname === "/healthz") return send(res, 200, { status: "ok", generation, version });
+  if (url.pathname === healthPath) return send(res, 200, { status: "ok", generation, version });
+  if (domains.length > 0 && !servesHost(req.headers.host)) return send(res, 421, { error: "misdirected request" });
   const auth = authorized(req);
   if (auth === "missing") return send(res, 401, { error: "authentication required" });
   if (auth === "wrong") return send(res, 403, { error: "forbidden" });

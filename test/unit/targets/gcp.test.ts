@@ -268,6 +268,11 @@ describe("gcp target (mocks): two deploys", () => {
         const hc = one(second, byType(T.healthCheck));
         assert.ok(Number(hc.inputs["timeoutSec"]) <= Number(hc.inputs["checkIntervalSec"]), "timeout <= interval");
         assert.equal((hc.inputs["httpHealthCheck"] as { requestPath: string }).requestPath, "/healthz");
+        // Unset, the checker sends the load balancer's IP as Host, which an app keeping the contract refuses on
+        // every path but the health path; set, even a stricter app stays healthy.
+        assert.equal((hc.inputs["httpHealthCheck"] as { host?: string }).host, "orders.example.com", "the health check names the API as Host");
+        const metadata = one(second, byType(T.template)).inputs["metadata"] as Record<string, string>;
+        assert.equal(metadata["repave-domains"], "orders.example.com,api.example.com", "the app learns which Hosts it serves");
         assert.equal(one(second, byType(T.backend)).inputs["connectionDrainingTimeoutSec"], 15);
         const retirement = one(second, byType(T.retirement));
         assert.equal(retirement.inputs["waitSeconds"], 120 + 15);

@@ -206,7 +206,16 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
         assert.deepEqual(dspec.selector.matchLabels, { "repave.dev/api": "orders", "repave.dev/generation": ids[1] });
         assert.equal(dspec.template.metadata.labels?.["repave.dev/generation"], ids[1]);
         const container = dspec.template.spec.containers[0]!;
-        assert.deepEqual((container["readinessProbe"] as { httpGet: unknown }).httpGet, { path: "/ready", port: "https", scheme: "HTTPS" });
+        // The kubelet probes the pod IP: every probe names the API as Host, on the same path (the app contract also
+        // exempts the health path from the Host check); liveness and startup use the same check as readiness.
+        const httpGet = { path: "/ready", port: "https", scheme: "HTTPS", httpHeaders: [{ name: "Host", value: "orders.example.com" }] };
+        for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"]) {
+            assert.deepEqual((container[probe] as { httpGet: unknown } | undefined)?.httpGet, httpGet, `${probe} checks the health path with the API's Host`);
+        }
+        assert.equal((container["startupProbe"] as { failureThreshold: number }).failureThreshold, 60, "startup may take graceSeconds (60 at 1 s)");
+        const env = Object.fromEntries(dspec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+        assert.equal(env["REPAVE_DOMAINS"], "orders.example.com", "the app learns which Hosts it serves");
+        assert.equal(env["HEALTH_PATH"], "/ready", "...and which path is exempt");
         assert.equal((container["readinessProbe"] as { successThreshold: number }).successThreshold, spec.healthCheck.healthyThreshold);
         assert.deepEqual(container["lifecycle"], { preStop: { sleep: { seconds: 12 } } });
         const pdb = one(second, byType(T.pdb));
