@@ -30,12 +30,15 @@ export interface ProbeGateInputs {
     /** The candidate image's scan summary (components/scan.ts) and the policy it must meet; null: no report. */
     scan?: ScanSummary | null;
     scanPolicy?: ScanPolicy;
+    /** The pinned image id: the report must name it. */
     image?: string;
 }
 
 export interface ProbeGateOutputs {
     generation: string;
     passedAt: string;
+    /** The image gate's verdict: which scanner, what it found, or that the spec let an unscanned image through. */
+    imageScan: string;
     results: ProbeResult[];
 }
 
@@ -46,14 +49,15 @@ const SCAN = moduleFile("./scan.ts", import.meta.url);
 async function runGate(inputs: ProbeGateInputs): Promise<ProbeGateOutputs> {
     const load = process.getBuiltinModule("node:module").createRequire(PROBES);
     const probes = load(PROBES) as typeof import("./probes.ts");
-    // The image gate first: a vulnerable candidate is refused before anyone talks to it.
-    (load(SCAN) as typeof import("./scan.ts")).checkScan(inputs.scan ?? null, inputs.scanPolicy ?? { maxCritical: 0, maxHigh: null }, inputs.image ?? inputs.generation);
+    // The image gate first: a vulnerable, unscanned or wrongly scanned candidate is refused before anyone talks to it.
+    const policy = inputs.scanPolicy ?? { maxCritical: 0, maxHigh: null, allowMissingReport: false };
+    const imageScan = (load(SCAN) as typeof import("./scan.ts")).checkScan(inputs.scan ?? null, policy, inputs.image ?? inputs.generation);
     const endpoint = { host: inputs.host, port: inputs.port, serverName: inputs.serverName, caPem: inputs.caPem ?? undefined };
     const known: KnownCredentials = { previous: inputs.previousCredential ?? null, revoked: inputs.revokedCredentials ?? [] };
     const deadline = Date.now() + inputs.settleSeconds * 1000;
     for (;;) {
         const report = await probes.runProbeSuite(endpoint, inputs.probes, inputs.credential, known);
-        if (report.passed) return { generation: inputs.generation, passedAt: new Date().toISOString(), results: report.results };
+        if (report.passed) return { generation: inputs.generation, passedAt: new Date().toISOString(), imageScan, results: report.results };
         if (Date.now() > deadline) {
             throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on its test route; traffic stays where it is. ${probes.summarize(report)}`);
         }
@@ -78,22 +82,30 @@ const provider: pulumi.dynamic.ResourceProvider = {
 };
 
 
-/** The gate resource (`pulumi-nodejs:dynamic/repave:ProbeGate`). Updated, never replaced, on every new generation. */
-/** The scan inputs of a ProbeGate for a spec: the report file's summary (read now, at deploy time) and the policy. */
+/**
+ * The scan inputs of a ProbeGate for a spec: the report file's summary (read now, at deploy time), the policy and
+ * the pinned image the report must name. Deploying without a report is refused by the gate unless the spec allows
+ * it; then this says so in the update's output, and the gate records it.
+ */
 export function scanInputs(spec: StatelessApiSpec, image: string): Pick<ProbeGateInputs, "scan" | "scanPolicy" | "image"> {
+    if (!spec.scan.reportFile && spec.scan.allowMissingReport) {
+        void pulumi.log.warn(`${spec.name}: scan.allowMissingReport is true and no scan.reportFile is set: image ${image} is promoted without a scan report`);
+    }
     return {
         scan: spec.scan.reportFile ? readScanReport(spec.scan.reportFile) : null,
-        scanPolicy: { maxCritical: spec.scan.maxCritical, maxHigh: spec.scan.maxHigh ?? null },
+        scanPolicy: { maxCritical: spec.scan.maxCritical, maxHigh: spec.scan.maxHigh ?? null, allowMissingReport: spec.scan.allowMissingReport },
         image,
     };
 }
 
+/** The gate resource (`pulumi-nodejs:dynamic/repave:ProbeGate`). Updated, never replaced, on every new generation. */
 export class ProbeGate extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly passedAt: pulumi.Output<string>;
+    declare readonly imageScan: pulumi.Output<string>;
     declare readonly results: pulumi.Output<ProbeResult[]>;
     constructor(name: string, args: InputsOf<ProbeGateInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(provider, name, { ...args, passedAt: undefined, results: undefined }, {
+        super(provider, name, { ...args, passedAt: undefined, imageScan: undefined, results: undefined }, {
             ...opts,
             additionalSecretOutputs: ["credential", "previousCredential", "revokedCredentials"],
         }, "repave", "ProbeGate");

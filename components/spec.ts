@@ -169,8 +169,13 @@ export const statelessApiSpecSchema = z.strictObject({
         .strictObject({
             maxCritical: z.number().int().min(0).default(0),
             maxHigh: z.number().int().min(0).optional(),
-            /** The scanner's report for this deploy's image (repave's summary or Trivy JSON); local builds carry their own. */
+            /**
+             * The scanner's report for this deploy's image (repave's summary or Trivy JSON), which must name the
+             * pinned image; local builds carry their own, bound to their content hash.
+             */
             reportFile: z.string().min(1).optional(),
+            /** Without a report the gate refuses the image (fail closed); true lets it through, said in the gate's outputs. */
+            allowMissingReport: z.boolean().default(false),
         })
         .prefault({}),
     local: z
@@ -204,6 +209,7 @@ const hints: Record<string, string> = {
     policy: "choose every-deploy (default), max-age or pinned",
     expectStatus: "write a status code (401), a class (\"4xx\") or a list ([401, 403])",
     skip: "name adversarial cases listed in components/spec.ts (adversarialCases), e.g. scheme-lowercase-bearer",
+    allowMissingReport: "true or false (default false: an image without a scan report is refused)",
 };
 
 export class SpecError extends Error {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { runPositive, runProbeSuite, summarize, type KnownCredentials, type ProbeResult, type ProbeSuite } from "../probes.ts";
 import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
 import { checkScan } from "../scan.ts";
-import { hashBuild } from "./image.ts";
+import { hashBuild, type ScanReport } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
 import { isOurs, sleep, startDetached, stop, waitForFile } from "./processes.ts";
 import { moduleFile } from "../module-file.ts";
@@ -359,14 +359,20 @@ export interface GateInputs extends RouteTarget {
     testPort: number;
     healthCheck: HealthCheck;
     probes: ProbeSuite;
-    scan: { critical: number; high: number; findings: string[] } | null;
+    /** The pinned content hash of the candidate's build: its scan report must be the one made for it. */
+    imageHash: string;
+    /** The report written when the build was made (image.ts), or null. */
+    scan: ScanReport | null;
     maxCritical: number;
     maxHigh: number | null;
+    allowMissingReport: boolean;
 }
 
 export interface GateOutputs {
     generation: string;
     passedAt: string;
+    /** The image gate's verdict (scanner, findings, the hash the report is bound to). */
+    imageScan: string;
     results: ProbeResult[];
 }
 
@@ -385,7 +391,10 @@ function endpoint(t: RouteTarget, port: number) {
  * the credential store at run time, so they reach the probes without passing through Pulumi state.
  */
 export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
-    checkScan(inputs.scan, { maxCritical: inputs.maxCritical, maxHigh: inputs.maxHigh }, inputs.imageVersion);
+    // A build record without a report (or with one for other content) is refused below: no report is no pass.
+    const report = inputs.scan ? { ...inputs.scan, images: inputs.scan.imageHash ? [inputs.scan.imageHash] : [] } : null;
+    const policy = { maxCritical: inputs.maxCritical, maxHigh: inputs.maxHigh, allowMissingReport: inputs.allowMissingReport };
+    const imageScan = checkScan(report, policy, inputs.imageHash, inputs.imageVersion);
     const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     await waitHealthy(inputs.backends, inputs.healthCheck);
     await frontDoor.setRoute("test", routeSpec(inputs));
@@ -394,7 +403,7 @@ export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
     if (!probes.passed) {
         throw new Error(`gate: candidate ${inputs.generation} of ${inputs.api} failed on the test listener; traffic stays where it is. ${summarize(probes)}`);
     }
-    return { generation: inputs.generation, passedAt: new Date().toISOString(), results: probes.results };
+    return { generation: inputs.generation, passedAt: new Date().toISOString(), imageScan, results: probes.results };
 }
 
 export async function leaveTestRoute(stateDir: string, token: string, generation: string): Promise<void> {

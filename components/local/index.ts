@@ -114,9 +114,11 @@ export class StatelessApi extends pulumi.ComponentResource {
                 testPort: frontDoor.testPort,
                 healthCheck,
                 probes,
+                imageHash: generation.imageHash,
                 scan: image.scan,
                 maxCritical: spec.scan.maxCritical,
                 maxHigh: spec.scan.maxHigh ?? null,
+                allowMissingReport: spec.scan.allowMissingReport,
             },
             parent,
         );

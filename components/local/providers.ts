@@ -82,7 +82,9 @@ const generationProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-const gateInputKeys = ["generation", "backends", "certSerial", "probes", "healthCheck", "imageVersion", "scan", "maxCritical", "maxHigh", "testPort"] as const;
+const gateInputKeys = [
+    "generation", "backends", "certSerial", "probes", "healthCheck", "imageVersion", "imageHash", "scan", "maxCritical", "maxHigh", "allowMissingReport", "testPort",
+] as const;
 
 const gateProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: Changeover.GateInputs) {
@@ -179,9 +181,10 @@ export class Generation extends pulumi.dynamic.Resource {
 export class Gate extends pulumi.dynamic.Resource {
     declare readonly generation: pulumi.Output<string>;
     declare readonly passedAt: pulumi.Output<string>;
+    declare readonly imageScan: pulumi.Output<string>;
     declare readonly results: pulumi.Output<Changeover.GateOutputs["results"]>;
     constructor(name: string, args: InputsOf<Changeover.GateInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(gateProvider, name, { ...args, passedAt: undefined, results: undefined }, {
+        super(gateProvider, name, { ...args, passedAt: undefined, imageScan: undefined, results: undefined }, {
             ...opts,
             additionalSecretOutputs: ["keyPem", "credential", "frontDoorToken"],
         }, "local", "Gate");

@@ -70,6 +70,12 @@ describe("StatelessApi spec", () => {
         assert.match(problems([publicOnly]).join(), /repave:apis\[0\]\.probes\.positive: no probe uses auth: valid/);
     });
 
+    it("the scan gate fails closed unless the spec says otherwise", () => {
+        assert.equal(parseApiSpecs([minimal])[0]?.scan.allowMissingReport, false);
+        assert.equal(parseApiSpecs([{ ...minimal, scan: { allowMissingReport: true } }])[0]?.scan.allowMissingReport, true);
+        assert.match(problems([{ ...minimal, scan: { allowMissingReport: "yes" } }]).join(), /scan\.allowMissingReport: .*hint: true or false/);
+    });
+
     it("refuses a missing or empty list", () => {
         assert.match(problems(undefined).join(), /repave:apis: missing/);
         assert.match(problems([]).join(), /repave:apis/);
