@@ -62,7 +62,7 @@ alive() { local p; p=$(cat "$S/run/$1.pid" 2>/dev/null) && running_pid "$p"; }
 start() {
   local name=$1
   shift
-  setsid "$@" </dev/null >>"$S/logs/$name.log" 2>&1 &
+  setsid "$@" </dev/null >>"$S/logs/$name.log" 2>&1 9<&- &
   echo $! >"$S/run/$name.pid"
 }
 
@@ -458,6 +458,7 @@ all_alive() { local d; for d in "${DAEMONS[@]}"; do alive "$d" || return 1; done
 
 up() {
   need_root
+  K8S=$(cat "$S/run/k8s.dir" 2>/dev/null || true)
   if [ -f "$S/run/up.done" ] && all_alive && kc get --raw /readyz >/dev/null 2>&1; then
     log "already up (KUBECONFIG=$S/kubeconfig)"
     return 0
@@ -640,9 +641,16 @@ env_lines() {
   echo "export REPAVE_CLUSTER_IMAGES=$S/images.txt"
 }
 
+# One `up` or `down` at a time (two test files starting the cluster at once wait for each other, bounded); the lock
+# is on this script itself, so it leaves no file behind.
+serialize() {
+  exec 9<"$0"
+  flock -w 600 9 || die "another cluster.sh up/down has held the lock for 10 minutes"
+}
+
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
+  up) need_root; serialize; up ;;
+  down) need_root; serialize; down ;;
   status) status ;;
   env) env_lines ;;
   leftovers) leftovers ;;
