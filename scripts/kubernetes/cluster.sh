@@ -86,6 +86,8 @@ stop() {
 }
 
 K8S=$(cat "$S/run/k8s.dir" 2>/dev/null || true)   # the Kubernetes binaries this cluster runs (set by `up`)
+# kubectl's discovery cache stays in the state folder (not ~/.kube/cache)
+export KUBECACHEDIR="$S/kubectl-cache"
 kc() { [ -n "$K8S" ] || return 1; "$K8S/bin/kubectl" --kubeconfig "$S/kubeconfig" "$@"; }
 
 install_debs() {
@@ -181,7 +183,8 @@ restore_sysctls() {
 
 # Paths outside $S that the runtime creates by itself (hard-coded in containerd's shim, libcni, the kubelet):
 # remembered when they do not exist yet, removed by `down`.
-OUTSIDE=(/run/containerd /var/lib/cni /var/log/containers /var/log/pods /etc/cni /opt/cni)
+# (kubelet: /var/lib/kubelet/device-plugins whatever its root dir; skopeo as root: /var/lib/containers/cache)
+OUTSIDE=(/run/containerd /var/lib/cni /var/lib/kubelet /var/lib/containers /var/log/containers /var/log/pods /etc/cni /opt/cni)
 save_outside() {
   [ -f "$S/outside.created" ] && return 0
   local p
@@ -633,6 +636,7 @@ leftovers() {
 env_lines() {
   [ -f "$S/kubeconfig" ] || die "the embedded cluster is not up (bash scripts/kubernetes/cluster.sh up)"
   echo "export KUBECONFIG=$S/kubeconfig"
+  echo "export KUBECACHEDIR=$S/kubectl-cache"
   echo "export REPAVE_REGISTRY=$REGISTRY"
   echo "export REPAVE_REGISTRY_USER=$REGISTRY_USER"
   echo "export REPAVE_REGISTRY_PASSWORD_FILE=$S/registry/password"
