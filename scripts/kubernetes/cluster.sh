@@ -58,6 +58,20 @@ wait_for() {
 running_pid() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) && [ -n "$st" ] && [ "$st" != Z ]; }
 alive() { local p; p=$(cat "$S/run/$1.pid" 2>/dev/null) && running_pid "$p"; }
 
+# wait_daemon NAME DESCRIPTION SECONDS COMMAND... : like wait_for, but gives up at once if daemon NAME has exited
+wait_daemon() {
+  local name=$1 what=$2 limit=$3 t0=$SECONDS
+  shift 3
+  until "$@" >/dev/null 2>&1; do
+    alive "$name" || { log "$name exited while waiting for $what (see $S/logs/$name.log)"; return 1; }
+    if [ $((SECONDS - t0)) -ge "$limit" ]; then
+      log "timed out after ${limit}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # start NAME COMMAND... : runs a daemon in its own session, logs to $S/logs/NAME.log
 start() {
   local name=$1
@@ -471,6 +485,7 @@ up() {
     down
   fi
   local t0=$SECONDS
+  trap 'up_failed' ERR
   install_debs
   # Built once, cached outside the clone.
   K8S=$(bash "$root/scripts/kubernetes/build.sh" --dir kubernetes)
@@ -491,7 +506,7 @@ up() {
     --initial-cluster "repave=http://127.0.0.1:$((ETCD_PORT + 1))" --listen-metrics-urls "" --unsafe-no-fsync
   start registry env OTEL_TRACES_EXPORTER=none "$registry/bin/registry" serve "$S/registry/config.yml"
   start containerd containerd --config "$S/containerd/config.toml"
-  wait_for "etcd" 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  wait_daemon etcd "etcd" 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   log "starting the control plane"
   start kube-apiserver "$K8S/bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -507,12 +522,12 @@ up() {
     --kubelet-client-key="$S/pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$S/pki/ca.crt" \
     --kubelet-preferred-address-types=InternalIP
-  wait_for "containerd" 30 test -S "$S/containerd/containerd.sock"
+  wait_daemon containerd "containerd" 30 test -S "$S/containerd/containerd.sock"
   local f
   for f in "$images"/oci/pause.tar "$images"/oci/coredns.tar; do
     ctr --address "$S/containerd/containerd.sock" -n k8s.io images import "$f" >/dev/null
   done
-  wait_for "the apiserver" 60 kc get --raw /readyz
+  wait_daemon kube-apiserver "the apiserver" 60 kc get --raw /readyz
   start kube-controller-manager "$K8S/bin/kube-controller-manager" \
     --kubeconfig="$S/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$S/controller-manager.kubeconfig" \
@@ -530,7 +545,7 @@ up() {
   start kubelet "$K8S/bin/kubelet" --config="$S/kubelet/config.yaml" --kubeconfig="$S/kubelet.kubeconfig" \
     --root-dir="$S/kubelet/root" --hostname-override="$NODE" --node-ip="$NODE_IP"
   start kube-proxy "$K8S/bin/kube-proxy" --config="$S/kube-proxy.yaml"
-  wait_for "Node $NODE Ready" 120 sh -c "'$K8S/bin/kubectl' --kubeconfig '$S/kubeconfig' get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+  wait_daemon kubelet "Node $NODE Ready" 120 sh -c "'$K8S/bin/kubectl' --kubeconfig '$S/kubeconfig' get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
   log "Node Ready after $((SECONDS - t0))s; starting CoreDNS"
   coredns_manifest | kc apply -f - >/dev/null
   wait_for "the default ServiceAccount" 60 kc -n default get serviceaccount default
@@ -540,9 +555,20 @@ up() {
   log "up in $((SECONDS - t0))s: export KUBECONFIG=$S/kubeconfig (or: eval \"\$(bash scripts/kubernetes/cluster.sh env)\")"
 }
 
+# On a failed `up`: which daemon stopped, and the end of every log (the state stays for a look; `down` removes it).
+up_failed() {
+  trap - ERR
+  log "up FAILED after $((SECONDS - ${t0:-0}))s; state kept in $S (bash scripts/kubernetes/cluster.sh down removes it)"
+  local d
+  for d in "${DAEMONS[@]}"; do
+    alive "$d" || log "$d is not running"
+    [ -s "$S/logs/$d.log" ] && { echo "--- $S/logs/$d.log (last 5 lines)" >&2; tail -n 5 "$S/logs/$d.log" >&2; }
+  done
+}
+
 push_images() {
   local images=$1 line name tag digest
-  wait_for "the registry" 30 curl -sf --cacert "$S/pki/ca.crt" -o /dev/null -w '%{http_code}' "https://$REGISTRY/v2/" -u "$REGISTRY_USER:$(cat "$S/registry/password")"
+  wait_daemon registry "the registry" 30 curl -sf --cacert "$S/pki/ca.crt" -o /dev/null -w '%{http_code}' "https://$REGISTRY/v2/" -u "$REGISTRY_USER:$(cat "$S/registry/password")"
   while read -r line digest; do
     name=${line%%:*} tag=${line#*:}
     case $name in pause | coredns) continue ;; esac
