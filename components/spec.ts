@@ -184,6 +184,10 @@ export const statelessApiSpecSchema = z.strictObject({
             port: z.number().int().min(1024).max(65535).default(8443),
             /** Test listener: the candidate answers here before it takes traffic. */
             testPort: z.number().int().min(1024).max(65535).default(8444),
+            /** How long the local CA signs before its successor (published one period earlier) takes over. */
+            caRotation: duration.default("90d"),
+            /** How often the front door's admin token is replaced (the previous one works until the next rotation). */
+            adminTokenRotation: duration.default("30d"),
         })
         .optional(),
 });

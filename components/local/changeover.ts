@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { runPositive, runProbeSuite, summarize, type KnownCredentials, type ProbeResult, type ProbeSuite } from "../probes.ts";
-import { FrontDoorClient, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
+import { FrontDoorClient, FrontDoorGoneError, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
 import { checkScan } from "../scan.ts";
 import { hashBuild, type ScanReport } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
@@ -30,16 +30,24 @@ export interface FrontDoorInputs {
     port: number;
     testPort: number;
     stateDir: string;
+    /** The admin token is replaced this often; the one before stays valid until the next rotation. */
+    adminTokenRotationSeconds: number;
 }
 
 export interface FrontDoorOutputs extends FrontDoorInputs {
     pid: number;
     adminToken: string;
+    adminTokenIssuedAt: string;
     url: string;
     testUrl: string;
 }
 
 const frontDoorMarker = (stateDir: string) => `--repave-frontdoor=${stateDir}`;
+
+/** The admin client of this state folder's front door, which knows the daemon's process by its marker. */
+export function frontDoorClient(stateDir: string, token: string): FrontDoorClient {
+    return new FrontDoorClient(stateDir, token, (pid) => isOurs(pid, frontDoorMarker(stateDir)));
+}
 
 export function frontDoorAlive(outs: Pick<FrontDoorOutputs, "stateDir">): boolean {
     const info = readInfo(outs.stateDir);
@@ -47,14 +55,13 @@ export function frontDoorAlive(outs: Pick<FrontDoorOutputs, "stateDir">): boolea
 }
 
 /** Starts the front door daemon, or adopts the one already serving this state folder (repair after a crash). */
-export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: string): Promise<FrontDoorOutputs> {
+export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: string, issuedAt = new Date().toISOString()): Promise<FrontDoorOutputs> {
     mkdirSync(inputs.stateDir, { recursive: true, mode: 0o700 });
     const marker = frontDoorMarker(inputs.stateDir);
     const running = readInfo(inputs.stateDir);
+    const urls = { url: `https://localhost:${inputs.port}`, testUrl: `https://localhost:${inputs.testPort}` };
     if (running && isOurs(running.pid, marker)) {
-        if (adminToken) {
-            return { ...inputs, pid: running.pid, adminToken, url: `https://localhost:${inputs.port}`, testUrl: `https://localhost:${inputs.testPort}` };
-        }
+        if (adminToken) return { ...inputs, pid: running.pid, adminToken, adminTokenIssuedAt: issuedAt, ...urls };
         await stop(running.pid, marker, 10_000); // a leftover from an earlier stack of the same name
     }
     rmSync(join(inputs.stateDir, "frontdoor.json"), { force: true });
@@ -80,7 +87,22 @@ export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: strin
                 `\n(hint: is another process using these ports? choose others with local.port / local.testPort)`,
         );
     }
-    return { ...inputs, pid, adminToken: token, url: `https://localhost:${inputs.port}`, testUrl: `https://localhost:${inputs.testPort}` };
+    return { ...inputs, pid, adminToken: token, adminTokenIssuedAt: issuedAt, ...urls };
+}
+
+/** Is the admin token due for rotation? (A token from before rotation existed always is.) */
+export function adminTokenRotationDue(olds: Partial<FrontDoorOutputs>, inputs: FrontDoorInputs, now = Date.now()): boolean {
+    return !olds.adminTokenIssuedAt || now - Date.parse(olds.adminTokenIssuedAt) >= inputs.adminTokenRotationSeconds * 1000;
+}
+
+/**
+ * Rotation with overlap: the front door accepts the new token and, until the next rotation, the one before - which
+ * resources deployed earlier still hold in their state (an old generation retired at the end of this update).
+ */
+export async function rotateAdminToken(outs: FrontDoorOutputs): Promise<FrontDoorOutputs> {
+    const next = randomBytes(32).toString("hex");
+    await frontDoorClient(outs.stateDir, outs.adminToken).rotateToken(next);
+    return { ...outs, adminToken: next, adminTokenIssuedAt: new Date().toISOString() };
 }
 
 /** Stops the front door and reaps every process left in its state folder (orphans of interrupted runs too). */
@@ -95,12 +117,71 @@ export async function stopFrontDoor(outs: FrontDoorOutputs): Promise<void> {
 
 export interface CaInputs {
     commonName: string;
-    lifetimeDays: number;
+    /** How long a CA signs leaves; it is published (as `next`) for one period before, so clients have it in time. */
+    rotationSeconds: number;
 }
 
-export async function createCa(inputs: CaInputs) {
-    const ca = await createCertificateAuthority(inputs.commonName, inputs.lifetimeDays);
-    return { ...inputs, certPem: ca.certPem, keyPem: ca.keyPem, serial: ca.serial, notAfter: ca.notAfter };
+interface CaKeyPair {
+    certPem: string;
+    keyPem: string;
+    serial: string;
+    notAfter: string;
+}
+
+export interface CaOutputs extends CaInputs {
+    /** The trust bundle clients use: the signing CA and the next one (the overlap that makes rotation safe). */
+    certPem: string;
+    /** The CA that signs this period's leaf certificates, and its key. */
+    signingCertPem: string;
+    keyPem: string;
+    serial: string;
+    notAfter: string;
+    next: CaKeyPair;
+    /** The number of the next CA (in its common name): 2 after creation, one more per rotation. */
+    sequence: number;
+    rotatedAt: string;
+}
+
+/** A CA lives two periods and a week: one published as `next`, one signing, and a margin for late leaves. */
+async function newCa(commonName: string, rotationSeconds: number): Promise<CaKeyPair> {
+    const lifetimeDays = (2 * rotationSeconds) / 86_400 + 7;
+    const ca = await createCertificateAuthority(commonName, lifetimeDays);
+    return { certPem: ca.certPem, keyPem: ca.keyPem, serial: ca.serial, notAfter: ca.notAfter };
+}
+
+function caOutputs(inputs: CaInputs, signing: CaKeyPair, next: CaKeyPair, sequence: number): CaOutputs {
+    return {
+        ...inputs,
+        certPem: `${signing.certPem.trim()}\n${next.certPem.trim()}\n`,
+        signingCertPem: signing.certPem,
+        keyPem: signing.keyPem,
+        serial: signing.serial,
+        notAfter: signing.notAfter,
+        next,
+        sequence,
+        rotatedAt: new Date().toISOString(),
+    };
+}
+
+export async function createCa(inputs: CaInputs): Promise<CaOutputs> {
+    return caOutputs(inputs, await newCa(`${inputs.commonName} 1`, inputs.rotationSeconds), await newCa(`${inputs.commonName} 2`, inputs.rotationSeconds), 2);
+}
+
+/** Is the signing CA due to hand over to the next one? (A CA from before rotation existed always is.) */
+export function caRotationDue(olds: Partial<CaOutputs>, inputs: CaInputs, now = Date.now()): boolean {
+    return !olds.next || !olds.rotatedAt || now - Date.parse(olds.rotatedAt) >= inputs.rotationSeconds * 1000;
+}
+
+/**
+ * Rotation with overlap: the next CA - in every trust bundle handed out for a whole period - starts signing, and a
+ * new next CA joins the bundle. A client that refreshed its bundle within the last period keeps trusting every
+ * leaf; the CA that signed before is no longer trusted once its leaves are gone.
+ */
+export async function rotateCa(olds: Partial<CaOutputs> & { certPem: string; keyPem: string }, inputs: CaInputs): Promise<CaOutputs> {
+    const sequence = (olds.sequence ?? 1) + 1;
+    // A CA from before rotation existed (one PEM, no `next`) signs for one more period while its successor is published.
+    const signing: CaKeyPair = olds.next ?? { certPem: olds.signingCertPem ?? olds.certPem, keyPem: olds.keyPem, serial: olds.serial ?? "", notAfter: olds.notAfter ?? "" };
+    return caOutputs(inputs, signing, await newCa(`${inputs.commonName} ${sequence}`, inputs.rotationSeconds), sequence);
 }
 
 // ---------------------------------------------------------------------------------------------- credentials
@@ -222,7 +303,7 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
     );
     const credential = randomBytes(32).toString("base64url");
     const accepted = readStore(inputs.stateDir).current;
-    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    const frontDoor = frontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     // Capacity >= what serves now: a candidate never takes traffic with fewer instances than the live one.
     const live = (await frontDoor.state()).routes.production;
     const capacity = Math.max(inputs.capacity, live?.backends.length ?? 0);
@@ -292,17 +373,32 @@ export function generationAlive(outs: GenerationOutputs): boolean {
 }
 
 /**
+ * The front door's routing, or undefined when the front door is gone (its process is not running: destroy, or
+ * after a machine restart) - then nothing routes anywhere. A front door that runs but does not answer is not
+ * "gone": its routing is unknown, so after a few tries this throws, and nothing that relies on it (I1's guard,
+ * the drain) is skipped.
+ */
+async function routingOrGone(frontDoor: FrontDoorClient, doing: string): Promise<FrontDoorState | undefined> {
+    let last: Error | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+            return await frontDoor.state();
+        } catch (err) {
+            if (err instanceof FrontDoorGoneError) return undefined;
+            last = err as Error;
+            await sleep(500);
+        }
+    }
+    throw new Error(`refusing to ${doing}: the front door runs but did not answer (${last?.message}); its routing is unknown (I1). Try again.`);
+}
+
+/**
  * Retires a generation: refuses while it is live (I1), leaves the test route, waits for its in-flight requests
  * (the deregistration delay), then stops its processes, each of which drains what it still holds.
  */
 export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: string): Promise<void> {
-    const frontDoor = new FrontDoorClient(outs.stateDir, frontDoorToken);
-    let state: FrontDoorState | undefined;
-    try {
-        state = await frontDoor.state();
-    } catch {
-        state = undefined; // no front door any more (destroy): nothing routes here
-    }
+    const frontDoor = frontDoorClient(outs.stateDir, frontDoorToken);
+    const state = await routingOrGone(frontDoor, `delete generation ${outs.generation} of ${outs.api}`);
     if (state?.routes.production?.generation === outs.generation) {
         throw new Error(
             `refusing to delete generation ${outs.generation} of ${outs.api}: it is serving production traffic (I1). ` +
@@ -311,9 +407,10 @@ export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: 
     }
     if (state?.routes.test?.generation === outs.generation) await frontDoor.clearRoute("test");
     const deadline = Date.now() + outs.drainSeconds * 1000;
-    while (state && (state.inflight[outs.generation] ?? 0) > 0 && Date.now() < deadline) {
+    let now = state;
+    while (now && (now.inflight[outs.generation] ?? 0) > 0 && Date.now() < deadline) {
         await sleep(100);
-        state = await frontDoor.state();
+        now = await routingOrGone(frontDoor, `drain generation ${outs.generation} of ${outs.api}`);
     }
     const marker = generationMarker(outs.api, outs.generation, outs.stateDir);
     await Promise.all(outs.pids.map((pid) => stop(pid, marker, Math.max(5_000, outs.drainSeconds * 1000))));
@@ -395,7 +492,7 @@ export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
     const report = inputs.scan ? { ...inputs.scan, images: inputs.scan.imageHash ? [inputs.scan.imageHash] : [] } : null;
     const policy = { maxCritical: inputs.maxCritical, maxHigh: inputs.maxHigh, allowMissingReport: inputs.allowMissingReport };
     const imageScan = checkScan(report, policy, inputs.imageHash, inputs.imageVersion);
-    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    const frontDoor = frontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     await waitHealthy(inputs.backends, inputs.healthCheck);
     await frontDoor.setRoute("test", routeSpec(inputs));
     const known = credentialsAround(inputs.stateDir, inputs.generation);
@@ -407,11 +504,11 @@ export async function runGate(inputs: GateInputs): Promise<GateOutputs> {
 }
 
 export async function leaveTestRoute(stateDir: string, token: string, generation: string): Promise<void> {
-    const frontDoor = new FrontDoorClient(stateDir, token);
+    const frontDoor = frontDoorClient(stateDir, token);
     try {
         if ((await frontDoor.state()).routes.test?.generation === generation) await frontDoor.clearRoute("test");
-    } catch {
-        // the front door is gone: no route left to clear
+    } catch (err) {
+        if (!(err instanceof FrontDoorGoneError)) throw err; // gone: no route left to clear
     }
 }
 
@@ -442,7 +539,7 @@ export async function switchTraffic(inputs: SwitchInputs, previous: SwitchOutput
     if (inputs.gatePassedGeneration !== inputs.generation) {
         throw new Error(`switch: generation ${inputs.generation} has not passed its gate (gate passed ${inputs.gatePassedGeneration}) (I2)`);
     }
-    const frontDoor = new FrontDoorClient(inputs.stateDir, inputs.frontDoorToken);
+    const frontDoor = frontDoorClient(inputs.stateDir, inputs.frontDoorToken);
     await frontDoor.setRoute("production", routeSpec(inputs));
     writeFileSync(join(inputs.stateDir, "ca.pem"), inputs.caCertPem);
     const bakeUntil = Date.now() + inputs.keepWarmSeconds * 1000;
@@ -474,6 +571,9 @@ export async function switchTraffic(inputs: SwitchInputs, previous: SwitchOutput
 }
 
 export async function unroute(stateDir: string, token: string): Promise<void> {
-    if (!readInfo(stateDir)) return;
-    await new FrontDoorClient(stateDir, token).clearRoute("production");
+    try {
+        await frontDoorClient(stateDir, token).clearRoute("production");
+    } catch (err) {
+        if (!(err instanceof FrontDoorGoneError)) throw err; // gone: nothing routes any more
+    }
 }

@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { join, resolve } from "node:path";
 import { currentDeployId, generationIdentity } from "../generation.ts";
-import type { StatelessApiSpec } from "../spec.ts";
+import { durationMs, type StatelessApiSpec } from "../spec.ts";
 import { resolveLatestBuild } from "./image.ts";
 import { CertificateAuthority, FrontDoor, Gate, Generation, Switch } from "./providers.ts";
 
@@ -44,7 +44,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         if (spec.image.source !== "local-builds") {
             throw new Error(`${spec.name}.image.source: the local target runs local-builds images, not ${spec.image.source}`);
         }
-        const local = spec.local ?? { port: 8443, testPort: 8444 };
+        const local = spec.local ?? { port: 8443, testPort: 8444, caRotation: "90d", adminTokenRotation: "30d" };
         const stateDir = resolve(args.stateDir ?? join(".repave", "local", pulumi.getStack(), spec.name));
 
         // 1. Resolve the latest patched image and pin it by content hash.
@@ -56,8 +56,13 @@ export class StatelessApi extends pulumi.ComponentResource {
         });
 
         const parent = { parent: this };
-        const frontDoor = new FrontDoor(`${name}-front-door`, { api: spec.name, port: local.port, testPort: local.testPort, stateDir }, parent);
-        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, lifetimeDays: 3650 }, parent);
+        const frontDoor = new FrontDoor(
+            `${name}-front-door`,
+            { api: spec.name, port: local.port, testPort: local.testPort, stateDir, adminTokenRotationSeconds: durationMs(local.adminTokenRotation) / 1000 },
+            parent,
+        );
+        // Rotates in place on a schedule, with overlap: its trust bundle (certPem) holds the signing CA and the next.
+        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, rotationSeconds: durationMs(local.caRotation) / 1000 }, parent);
         const healthCheck = {
             path: spec.healthCheck.path,
             intervalSeconds: spec.healthCheck.intervalSeconds,
@@ -80,7 +85,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 capacity: spec.capacity,
                 domains: spec.certificate.domains,
                 certLifetimeDays: spec.certificate.lifetimeDays,
-                caCertPem: ca.certPem,
+                caCertPem: ca.signingCertPem,
                 caKeyPem: ca.keyPem,
                 stateDir: frontDoor.stateDir,
                 frontDoorToken: frontDoor.adminToken,

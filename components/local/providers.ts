@@ -28,13 +28,18 @@ const frontDoorProvider: pulumi.dynamic.ResourceProvider = {
     },
     async diff(_id: string, olds: Changeover.FrontDoorOutputs, news: Changeover.FrontDoorInputs) {
         // Ports are the front door's identity: a change replaces it (and a policy flags that). A dead daemon is
-        // repaired by an update that restarts it on the same ports with the same token.
+        // repaired by an update that restarts it on the same ports with the same token; a token past its rotation
+        // period is rotated by an update too.
+        const changeover = load();
         const replaces = changedKeys(olds as unknown as Props, news as unknown as Props, ["port", "testPort", "stateDir", "api"]);
-        const repair = !load().frontDoorAlive(olds);
-        return { changes: replaces.length > 0 || repair, replaces, deleteBeforeReplace: true };
+        const repair = !changeover.frontDoorAlive(olds);
+        const rotate = changeover.adminTokenRotationDue(olds, news) || olds.adminTokenRotationSeconds !== news.adminTokenRotationSeconds;
+        return { changes: replaces.length > 0 || repair || rotate, replaces, deleteBeforeReplace: true };
     },
     async update(_id: string, olds: Changeover.FrontDoorOutputs, news: Changeover.FrontDoorInputs) {
-        return { outs: await load().startFrontDoor(news, olds.adminToken) };
+        const changeover = load();
+        const outs = await changeover.startFrontDoor(news, olds.adminToken, olds.adminTokenIssuedAt);
+        return { outs: changeover.adminTokenRotationDue(outs, news) ? await changeover.rotateAdminToken(outs) : outs };
     },
     async delete(_id: string, outs: Changeover.FrontDoorOutputs) {
         await load().stopFrontDoor(outs);
@@ -46,9 +51,15 @@ const caProvider: pulumi.dynamic.ResourceProvider = {
         const outs = await load().createCa(inputs);
         return { id: `ca-${outs.serial}`, outs };
     },
-    async diff(_id: string, olds: Props, news: Props) {
-        const replaces = changedKeys(olds, news, ["commonName", "lifetimeDays"]);
-        return { changes: replaces.length > 0, replaces };
+    async diff(_id: string, olds: Changeover.CaOutputs, news: Changeover.CaInputs) {
+        // The CA rotates in place (an update): its successor was published a period ago, so nothing is replaced.
+        const replaces = changedKeys(olds as unknown as Props, news as unknown as Props, ["commonName"]);
+        const rotate = load().caRotationDue(olds, news) || olds.rotationSeconds !== news.rotationSeconds;
+        return { changes: replaces.length > 0 || rotate, replaces };
+    },
+    async update(_id: string, olds: Changeover.CaOutputs, news: Changeover.CaInputs) {
+        const changeover = load();
+        return { outs: changeover.caRotationDue(olds, news) ? await changeover.rotateCa(olds, news) : { ...olds, ...news } };
     },
 };
 
@@ -67,11 +78,12 @@ const generationProvider: pulumi.dynamic.ResourceProvider = {
         // A generation is immutable: any change to what it runs is a new generation (create-before-delete),
         // never an in-place update of compute that may be serving traffic (I1).
         const replaces = changedKeys(olds, news, generationInputKeys);
-        const drainChanged = olds["drainSeconds"] !== news["drainSeconds"];
-        return { changes: replaces.length > 0 || drainChanged, replaces };
+        const inPlace = changedKeys(olds, news, ["drainSeconds", "frontDoorToken"]);
+        return { changes: replaces.length > 0 || inPlace.length > 0, replaces };
     },
     async update(_id: string, olds: Props, news: Props) {
-        // Only the drain delay may change in place: it is read when the generation retires.
+        // Only the drain delay and the front door's (rotated) admin token change in place: both are read when the
+        // generation retires.
         return { outs: { ...olds, drainSeconds: news["drainSeconds"], frontDoorToken: news["frontDoorToken"] } };
     },
     async read(id: string, props: Changeover.GenerationOutputs) {
@@ -84,6 +96,7 @@ const generationProvider: pulumi.dynamic.ResourceProvider = {
 
 const gateInputKeys = [
     "generation", "backends", "certSerial", "probes", "healthCheck", "imageVersion", "imageHash", "scan", "maxCritical", "maxHigh", "allowMissingReport", "testPort",
+    "frontDoorToken", // rotated: the gate keeps the current token for its delete
 ] as const;
 
 const gateProvider: pulumi.dynamic.ResourceProvider = {
@@ -103,7 +116,7 @@ const gateProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-const switchInputKeys = ["generation", "gatePassedGeneration", "backends", "certSerial", "port", "probes", "keepWarmSeconds"] as const;
+const switchInputKeys = ["generation", "gatePassedGeneration", "backends", "certSerial", "port", "probes", "keepWarmSeconds", "frontDoorToken", "caCertPem"] as const;
 
 const switchProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: Changeover.SwitchInputs) {
@@ -133,19 +146,21 @@ export class FrontDoor extends pulumi.dynamic.Resource {
     declare readonly port: pulumi.Output<number>;
     declare readonly testPort: pulumi.Output<number>;
     constructor(name: string, args: InputsOf<Changeover.FrontDoorInputs>, opts?: pulumi.CustomResourceOptions) {
-        const props = { ...args, pid: undefined, url: undefined, testUrl: undefined, adminToken: undefined };
+        const props = { ...args, pid: undefined, url: undefined, testUrl: undefined, adminToken: undefined, adminTokenIssuedAt: undefined };
         super(frontDoorProvider, name, props, { ...opts, additionalSecretOutputs: ["adminToken"] }, "local", "FrontDoor");
     }
 }
 
 /** @internal */
 export class CertificateAuthority extends pulumi.dynamic.Resource {
+    /** The trust bundle: the signing CA and the next one. */
     declare readonly certPem: pulumi.Output<string>;
+    declare readonly signingCertPem: pulumi.Output<string>;
     declare readonly keyPem: pulumi.Output<string>;
     declare readonly serial: pulumi.Output<string>;
     constructor(name: string, args: InputsOf<Changeover.CaInputs>, opts?: pulumi.CustomResourceOptions) {
-        const props = { ...args, certPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined };
-        super(caProvider, name, props, { ...opts, additionalSecretOutputs: ["keyPem"] }, "local", "CertificateAuthority");
+        const props = { ...args, certPem: undefined, signingCertPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined, next: undefined, sequence: undefined, rotatedAt: undefined };
+        super(caProvider, name, props, { ...opts, additionalSecretOutputs: ["keyPem", "next"] }, "local", "CertificateAuthority");
     }
 }
 

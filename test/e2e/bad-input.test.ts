@@ -66,9 +66,10 @@ describe("bad input on the wire (front door and sample API)", () => {
 
     before(async () => {
         const port = await freePort();
-        frontDoor = await startFrontDoor({ api: "hello", port, testPort: await freePort(), stateDir: join(dir, "state") });
+        frontDoor = await startFrontDoor({ api: "hello", port, testPort: await freePort(), stateDir: join(dir, "state"), adminTokenRotationSeconds: 86_400 });
         client = new FrontDoorClient(frontDoor.stateDir, frontDoor.adminToken);
-        ca = await createCa({ commonName: "bad-input test CA", lifetimeDays: 1 });
+        const authority = await createCa({ commonName: "bad-input test CA", rotationSeconds: 86_400 });
+        ca = { certPem: authority.signingCertPem, keyPem: authority.keyPem };
         generation = await startGeneration("gbad001", 2);
         load = startLoad(frontDoor.port, credential, 120);
     });

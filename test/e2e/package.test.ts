@@ -34,6 +34,14 @@ describe("the packed package in a project of its own", () => {
             child.on("close", (code) => resolve({ code, stdout, stderr }));
         });
 
+    /** `jq -e .` over the text: what users pipe `--format json` into. */
+    const jqParses = async (text: string, what: string) => {
+        const jq = spawn("jq", ["-e", "."], { stdio: ["pipe", "ignore", "pipe"] });
+        jq.stdin.end(text);
+        const r = await collect(jq);
+        assert.equal(r.code, 0, `${what} does not parse with jq:\n${r.out}\n${text.slice(0, 500)}`);
+    };
+
     before(async () => {
         // A toolchain as an installer lays it out: the CLI with its language host and dynamic-provider shim beside
         // it, and Node. Hard links, not symlinks: the driver must see a CLI outside the repository.
@@ -102,6 +110,7 @@ describe("the packed package in a project of its own", () => {
     it("the driver resolves the CLI on PATH, and two `pulumi up` repave the API", async () => {
         const engine = await repaveStdout("engine", "--format", "json");
         assert.equal(engine.code, 0, engine.stderr);
+        await jqParses(engine.stdout, "repave engine --format json");
         const resolved = JSON.parse(engine.stdout) as { source: string; pulumi: string };
         assert.deepEqual([resolved.source, resolved.pulumi], ["PATH", join(bin, "pulumi")]);
 
@@ -123,6 +132,7 @@ describe("the packed package in a project of its own", () => {
         const before = await outputs();
         const plan = await repaveStdout("plan", "--format", "json");
         assert.equal(plan.code, 2, `exit 2: a repave is pending\n${plan.stderr}`);
+        await jqParses(plan.stdout, "repave plan --format json");
         const parsed = JSON.parse(plan.stdout) as { apis: Array<{ api: string; liveGeneration: string; frontDoorKept: boolean }> };
         assert.deepEqual(parsed.apis.map((x) => [x.api, x.liveGeneration, x.frontDoorKept]), [["orders", before.generation, true]]);
         assert.match(plan.stderr, /"schema":"repave\.audit\/v1"/, "the audit trail goes to stderr");
@@ -134,6 +144,7 @@ describe("the packed package in a project of its own", () => {
 
         const status = await repaveStdout("status", "--format", "json");
         assert.equal(status.code, 0, status.stderr);
+        await jqParses(status.stdout, "repave status --format json");
         const rows = JSON.parse(status.stdout) as Array<{ api: string; generation: string }>;
         assert.deepEqual(rows.map((r) => [r.api, r.generation]), [["orders", after.generation]]);
     });

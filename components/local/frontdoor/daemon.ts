@@ -2,7 +2,7 @@
 // an admin API that moves a route - backends and certificate together - in one step. It is the local stand-in
 // for an ALB with two listeners. Routes are chosen per request, so keep-alive clients follow a switch at once,
 // and requests already in flight finish on the generation that took them.
-import { writeFileSync, renameSync, readFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import { join } from "node:path";
@@ -44,7 +44,10 @@ function env(name: string): string {
 
 function main(): void {
     const stateDir = env("REPAVE_FD_STATE_DIR");
-    const token = Buffer.from(env("REPAVE_FD_ADMIN_TOKEN"));
+    // Admin tokens: the current one and, for one rotation, the one before it (resources deployed before a rotation
+    // still hold the previous token in their state, e.g. an old generation retired at the end of that update).
+    let tokens = [Buffer.from(env("REPAVE_FD_ADMIN_TOKEN"))];
+    const adminSocket = join(stateDir, "admin.sock");
     const ports: Record<RouteName, number> = {
         production: Number(env("REPAVE_FD_PORT")),
         test: Number(env("REPAVE_FD_TEST_PORT")),
@@ -85,6 +88,17 @@ function main(): void {
         }
         routes[name] = spec;
     };
+
+    // Rotated tokens survive a restart of the daemon (repair adopts the state folder): 0600 in the 0700 folder.
+    const tokensFile = join(stateDir, "admin-tokens.json");
+    const persistTokens = () => {
+        writeFileSync(`${tokensFile}.tmp`, JSON.stringify(tokens.map((t) => t.toString())), { mode: 0o600 });
+        renameSync(`${tokensFile}.tmp`, tokensFile);
+    };
+    if (existsSync(tokensFile)) {
+        const saved = (JSON.parse(readFileSync(tokensFile, "utf8")) as string[]).map((t) => Buffer.from(t));
+        if (saved.some((t) => t.equals(tokens[0]!))) tokens = saved;
+    }
 
     const persist = () => {
         writeFileSync(`${routesFile}.tmp`, JSON.stringify(routes), { mode: 0o600 });
@@ -191,9 +205,11 @@ function main(): void {
         };
     };
 
+    // The admin API listens on a Unix socket inside the 0700 state folder, never on a TCP port: after a crash no
+    // other process can take over the address and receive the token, and only this user can reach it at all.
     const admin = http.createServer((req, res) => {
         const given = Buffer.from((req.headers.authorization ?? "").replace(/^Bearer /, ""));
-        if (given.length !== token.length || !timingSafeEqual(given, token)) {
+        if (!tokens.some((t) => given.length === t.length && timingSafeEqual(given, t))) {
             res.writeHead(401).end();
             return;
         }
@@ -202,6 +218,21 @@ function main(): void {
         };
         const match = /^\/routes\/(production|test)$/.exec(req.url ?? "");
         if (req.method === "GET" && req.url === "/state") return send(200, snapshot());
+        if (req.method === "PUT" && req.url === "/admin-token") {
+            if (!given.equals(tokens[0]!)) return send(403, { error: "only the current token rotates the token" });
+            let raw = "";
+            req.setEncoding("utf8");
+            req.on("data", (c: string) => (raw += c));
+            req.on("end", () => {
+                const next = (JSON.parse(raw || "{}") as { token?: string }).token ?? "";
+                if (!/^[0-9a-f]{64}$/.test(next)) return send(400, { error: "a token is 64 hex characters" });
+                // The caller's token becomes the previous one: the one before it stops working now.
+                tokens = [Buffer.from(next), given];
+                persistTokens();
+                send(200, { rotated: true });
+            });
+            return;
+        }
         if (match && req.method === "DELETE") {
             applyRoute(match[1] as RouteName, null);
             persist();
@@ -234,6 +265,15 @@ function main(): void {
             server.once("error", reject);
             server.listen(port, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
         });
+    const listenAdmin = () =>
+        new Promise<void>((resolve, reject) => {
+            rmSync(adminSocket, { force: true }); // a socket file left by a dead daemon
+            admin.once("error", reject);
+            admin.listen(adminSocket, () => {
+                chmodSync(adminSocket, 0o600);
+                resolve();
+            });
+        });
 
     (["production", "test"] as const).forEach((name) => {
         servers[name].on("request", (q, s) => proxy(name, q, s));
@@ -243,10 +283,10 @@ function main(): void {
         servers[name].on("connect", refuse);
         servers[name].on("upgrade", refuse);
     });
-    Promise.all([listen(servers.production, ports.production), listen(servers.test, ports.test), listen(admin, 0)])
-        .then(([, , adminPort]) => {
+    Promise.all([listen(servers.production, ports.production), listen(servers.test, ports.test), listenAdmin()])
+        .then(() => {
             const info = join(stateDir, "frontdoor.json");
-            writeFileSync(`${info}.tmp`, JSON.stringify({ pid: process.pid, adminPort, startedAt }), { mode: 0o600 });
+            writeFileSync(`${info}.tmp`, JSON.stringify({ pid: process.pid, adminSocket, startedAt }), { mode: 0o600 });
             renameSync(`${info}.tmp`, info);
         })
         .catch((err: Error) => {

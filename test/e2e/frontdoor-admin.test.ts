@@ -1,0 +1,114 @@
+// The local front door's admin channel and the I1 guard, on the real daemon and real sample-API processes (the
+// changeover's own steps, without the engine): admin access never reaches a process that is not the front door,
+// its token rotates with overlap, and a front door that runs but does not answer never lets a serving generation
+// be retired ("gone" and "call failed" are different things).
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+    createCa, createGeneration, frontDoorClient, retireGeneration, rotateAdminToken, startFrontDoor, stopFrontDoor,
+    type FrontDoorOutputs, type GenerationOutputs,
+} from "../../components/local/changeover.ts";
+import { FrontDoorGoneError, readInfo } from "../../components/local/frontdoor/client.ts";
+import { buildImage } from "../../components/local/image.ts";
+import { isOurs } from "../../components/local/processes.ts";
+import { freePort, repoRoot } from "./harness.ts";
+
+/** TCP ports a process listens on, from /proc (its socket inodes matched against /proc/net/tcp{,6} LISTEN rows). */
+function listeningTcpPorts(pid: number): number[] {
+    const inodes = new Set(
+        readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+            const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+            return m ? [m[1]!] : [];
+        }),
+    );
+    return ["tcp", "tcp6"].flatMap((f) =>
+        readFileSync(`/proc/net/${f}`, "utf8").split("\n").slice(1).flatMap((row) => {
+            const cols = row.trim().split(/\s+/);
+            return cols[3] === "0A" && inodes.has(cols[9]!) ? [parseInt(cols[1]!.split(":")[1]!, 16)] : [];
+        }),
+    );
+}
+
+describe("front door admin channel and the I1 guard", () => {
+    const dir = mkdtempSync(join(tmpdir(), "repave-fdadmin-"));
+    let frontDoor: FrontDoorOutputs;
+    let ca: { certPem: string; keyPem: string };
+
+    const startGeneration = async (id: string): Promise<GenerationOutputs> => {
+        const image = buildImage(join(repoRoot, "images", "sample-api", "1.1.0"), join(dir, "builds"));
+        return createGeneration({
+            api: "hello", generation: id, imageDir: image.dir, imageEntry: image.entry, imageHash: image.hash,
+            imageVersion: image.version, imageCreatedAt: image.createdAt, capacity: 1, domains: ["localhost"],
+            certLifetimeDays: 7, caCertPem: ca.certPem, caKeyPem: ca.keyPem, stateDir: frontDoor.stateDir,
+            frontDoorToken: frontDoor.adminToken, drainSeconds: 1,
+            healthCheck: { path: "/healthz", intervalSeconds: 0.1, timeoutSeconds: 1, healthyThreshold: 1, graceSeconds: 20 },
+        });
+    };
+    const route = (g: GenerationOutputs) => ({ generation: g.generation, backends: g.backends, certPem: g.certPem, keyPem: g.keyPem, certSerial: g.certSerial, domains: g.domains });
+    const start = async () =>
+        startFrontDoor({ api: "hello", port: await freePort(), testPort: await freePort(), stateDir: join(dir, `state-${Date.now()}`), adminTokenRotationSeconds: 86_400 });
+
+    before(async () => {
+        const authority = await createCa({ commonName: "admin test CA", rotationSeconds: 86_400 });
+        ca = { certPem: authority.signingCertPem, keyPem: authority.keyPem };
+        frontDoor = await start();
+    });
+    after(async () => {
+        if (frontDoor) await stopFrontDoor(frontDoor);
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("listens for admin calls only on a 0600 Unix socket in its 0700 state folder: no admin TCP port", () => {
+        const info = readInfo(frontDoor.stateDir)!;
+        assert.equal(statSync(frontDoor.stateDir).mode & 0o777, 0o700);
+        assert.ok(statSync(info.adminSocket).isSocket());
+        assert.equal(statSync(info.adminSocket).mode & 0o777, 0o600);
+        assert.deepEqual(listeningTcpPorts(info.pid).sort(), [frontDoor.port, frontDoor.testPort].sort(), "only the two listeners");
+    });
+
+    it("rotates its admin token with overlap: the previous token works until the next rotation, older ones never", async () => {
+        const t1 = frontDoor;
+        const t2 = await rotateAdminToken(t1);
+        assert.notEqual(t2.adminToken, t1.adminToken);
+        await frontDoorClient(t1.stateDir, t1.adminToken).state(); // still accepted (overlap)
+        await assert.rejects(frontDoorClient(t1.stateDir, t1.adminToken).rotateToken("a".repeat(64)), /403/, "only the current token rotates");
+        const t3 = await rotateAdminToken(t2);
+        await assert.rejects(frontDoorClient(t1.stateDir, t1.adminToken).state(), /401/, "two rotations old: refused");
+        await frontDoorClient(t2.stateDir, t2.adminToken).state();
+        frontDoor = t3;
+    });
+
+    it("a front door that runs but does not answer never lets the serving generation be retired", async () => {
+        const live = await startGeneration("gadmin1");
+        await frontDoorClient(frontDoor.stateDir, frontDoor.adminToken).setRoute("production", route(live));
+        // The daemon runs, but its admin socket is gone: every call fails. That is not "no front door".
+        rmSync(readInfo(frontDoor.stateDir)!.adminSocket);
+        await assert.rejects(retireGeneration(live, frontDoor.adminToken), /refusing to delete generation gadmin1 .*did not answer/);
+        assert.ok(live.pids.every((pid) => isOurs(pid, `--repave-generation=hello/gadmin1@${live.stateDir}`)), "the serving generation still runs");
+    });
+
+    it("after the front door dies, its token reaches no other process on its old address", async () => {
+        const victim = await start();
+        const info = readInfo(victim.stateDir)!;
+        process.kill(info.pid, "SIGKILL");
+        while (isOurs(info.pid, `--repave-frontdoor=${victim.stateDir}`)) await new Promise((r) => setTimeout(r, 20));
+        // Whatever now listens where the front door's admin endpoint was receives nothing.
+        let received = "";
+        const impostor = createServer((s) => s.on("data", (d: Buffer) => (received += d.toString())));
+        const legacyPort = (info as unknown as { adminPort?: number }).adminPort;
+        if (existsSync(info.adminSocket ?? "")) rmSync(info.adminSocket);
+        await new Promise<void>((r) => (legacyPort ? impostor.listen(legacyPort, "127.0.0.1", r) : impostor.listen(info.adminSocket, r)));
+        try {
+            await assert.rejects(frontDoorClient(victim.stateDir, victim.adminToken).state(), FrontDoorGoneError);
+            await new Promise((r) => setTimeout(r, 200));
+            assert.ok(!received.includes(victim.adminToken), "the admin token went to another process");
+        } finally {
+            impostor.close();
+            rmSync(victim.stateDir, { recursive: true, force: true });
+        }
+    });
+});
