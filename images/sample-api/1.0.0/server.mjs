@@ -1,7 +1,11 @@
-// sample-api: a stateless API as the local target runs it. Each process serves plain HTTP on loopback behind the
-// front door, reads its generation's credential from the environment, and drains on SIGTERM.
-import { createServer } from "node:http";
-import { writeFileSync, renameSync } from "node:fs";
+// sample-api: a stateless API. The local target runs it as processes serving plain HTTP on a free loopback port
+// behind its front door (the defaults: port 0 on 127.0.0.1, the port written to REPAVE_PORT_FILE). In a pod it
+// listens on REPAVE_PORT (on REPAVE_HOST, default 0.0.0.0 when a port is given) and serves HTTPS itself when
+// REPAVE_TLS_CERT_FILE and REPAVE_TLS_KEY_FILE are set. It reads its generation's credential from the environment
+// and drains on SIGTERM.
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { timingSafeEqual } from "node:crypto";
 
 // This generation's credential, and the previous generation's during the overlap: callers that have not yet
@@ -93,7 +97,15 @@ function handle(req, res) {
   send(res, 404, { error: "not found" });
 }
 
-const server = createServer((req, res) => {
+const listenPort = Number(process.env.REPAVE_PORT || 0);
+const listenHost = process.env.REPAVE_HOST || (listenPort > 0 ? "0.0.0.0" : "127.0.0.1");
+const certFile = process.env.REPAVE_TLS_CERT_FILE;
+const keyFile = process.env.REPAVE_TLS_KEY_FILE;
+// After SIGTERM every response says `Connection: close`: a keep-alive client is told to reconnect (to a pod still
+// serving) on its next answer instead of having an idle socket closed under a request it is sending.
+let draining = false;
+const onRequest = (req, res) => {
+  if (draining) res.setHeader("connection", "close");
   // A request never kills the process: an unexpected error answers 500 and is logged, and the server goes on.
   try {
     handle(req, res);
@@ -102,19 +114,39 @@ const server = createServer((req, res) => {
     if (!res.headersSent) send(res, 500, { error: "internal error" });
     else res.destroy();
   }
-});
+};
+const server =
+  certFile && keyFile
+    ? createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: "TLSv1.2" }, onRequest)
+    : createHttpServer(onRequest);
 server.keepAliveTimeout = 65_000;
 
-server.listen(0, "127.0.0.1", () => {
+server.listen(listenPort, listenHost, () => {
   // Atomic: the supervisor never reads a half-written port file.
   const file = process.env.REPAVE_PORT_FILE;
+  if (!file) return;
   writeFileSync(`${file}.tmp`, String(server.address().port));
   renameSync(`${file}.tmp`, file);
 });
 
+// How long a draining process keeps idle keep-alive connections open, so busy clients get their `Connection: close`
+// first: none on loopback behind the local front door (the default), a few seconds behind a Service (REPAVE_PORT).
+const idleCloseMs = Number(process.env.REPAVE_IDLE_CLOSE_MS ?? (listenPort > 0 ? 5000 : 0));
+
 process.on("SIGTERM", () => {
   // Drain: stop accepting, let in-flight requests finish, then exit.
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => process.exit(0), 30_000).unref();
+  draining = true;
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+  };
+  if (idleCloseMs > 0) {
+    // server.close() closes idle connections at once: call it only after busy clients had their answers. A pod
+    // out of its Service's endpoints gets no new connections meanwhile.
+    setTimeout(stop, idleCloseMs).unref();
+    setTimeout(() => process.exit(0), idleCloseMs + 30_000).unref();
+  } else {
+    stop();
+    setTimeout(() => process.exit(0), 30_000).unref();
+  }
 });
