@@ -37,6 +37,13 @@ export const kubernetesArgsSchema = z.strictObject({
      */
     gateFromDeployer: z.boolean().default(false),
     previewAddress: z.string().min(1).optional(),
+    /**
+     * Secrets (type kubernetes.io/dockerconfigjson, in `namespace`) the API pods, the gate Job and the monitor pull
+     * their images with, for a private registry.
+     */
+    imagePullSecrets: z.array(dnsSubdomain).default([]),
+    /** The ServiceAccount the API pods run as (its token is never mounted). Default: the namespace's `default`. */
+    serviceAccountName: dnsSubdomain.optional(),
     /** Image of the gate Job and the monitor CronJob: any Node.js >= 22.18 (it runs TypeScript by stripping types). */
     probeImage: z.string().min(1).default("node:24-slim"),
     /** How long the gate retries while the candidate settles behind the preview Service. */
@@ -60,6 +67,8 @@ const hints: Record<string, string> = {
     issuerKind: "choose Issuer or ClusterIssuer",
     className: "write an IngressClass name such as nginx",
     probeImage: "an image with Node.js >= 22.18, e.g. node:24-slim",
+    imagePullSecrets: "list the names of kubernetes.io/dockerconfigjson Secrets in the namespace",
+    serviceAccountName: "write the name of an existing ServiceAccount",
     gateSettleSeconds: "a whole number of seconds, at most 3600",
     monitorSchedule: "write five cron fields, e.g. */5 * * * *",
 };

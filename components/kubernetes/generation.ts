@@ -133,6 +133,8 @@ export function createGeneration(
                     metadata: { labels },
                     spec: {
                         automountServiceAccountToken: false,
+                        ...(target.serviceAccountName ? { serviceAccountName: target.serviceAccountName } : {}),
+                        ...(target.imagePullSecrets.length > 0 ? { imagePullSecrets: target.imagePullSecrets.map((n) => ({ name: n })) } : {}),
                         terminationGracePeriodSeconds: Math.ceil(spec.drainSeconds) + 30,
                         securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
                         containers: [

@@ -53,7 +53,12 @@ interface Manifest {
 }
 
 export interface RegistryResolverOptions {
-    /** Sent to the registry's token service (e.g. `Basic base64(user:token)`) for private repositories. */
+    /**
+     * For private repositories: sent to the registry's token service (Bearer challenge), or to the registry itself
+     * (Basic challenge), e.g. `Basic base64(user:password)`. Default: the registry's entry in the Docker client
+     * config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, key `auths.<registry>.auth`), as
+     * `docker login`, `skopeo login --authfile` or a CI step write it.
+     */
     authorization?: string;
     /** Which image of a multi-platform index dates the image. Default linux/amd64. */
     platform?: { os: string; architecture: string };
@@ -70,6 +75,7 @@ export class RegistryResolver implements ImageResolver {
     async resolve(repository: string, tag: string): Promise<ResolvedImage> {
         const { registry, name } = parseRepository(repository);
         const base = `https://${registry}/v2/${name}`;
+        this.registry = registry;
         const head = await this.request(`${base}/manifests/${encodeURIComponent(tag)}`, "HEAD", name);
         const digest = head.headers.get("docker-content-digest");
         if (!digest) throw new Error(`registry ${registry} did not return a digest for ${repository}:${tag} (HTTP ${head.status})`);
@@ -90,21 +96,45 @@ export class RegistryResolver implements ImageResolver {
         return config.created ?? "unknown";
     }
 
+    /** The `authorization` header that worked per repository name (`Bearer <token>` or `Basic <user:password>`). */
     private tokens = new Map<string, string>();
+    private registry = "";
+
+    /** The caller's authorization, else the Docker client config's entry for the registry. */
+    private credentials(): string | undefined {
+        if (this.options.authorization) return this.options.authorization;
+        const { readFileSync } = process.getBuiltinModule("node:fs");
+        const { join } = process.getBuiltinModule("node:path");
+        const dir = process.env["DOCKER_CONFIG"] ?? join(process.env["HOME"] ?? "", ".docker");
+        try {
+            const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { auths?: Record<string, { auth?: string }> };
+            const auths = config.auths ?? {};
+            const entry = auths[this.registry] ?? auths[`https://${this.registry}`];
+            return entry?.auth ? `Basic ${entry.auth}` : undefined;
+        } catch {
+            return undefined;
+        }
+    }
 
     private async request(url: string, method: "GET" | "HEAD", name: string): Promise<Response> {
-        const send = (token?: string) =>
+        const send = (authorization?: string) =>
             fetch(url, {
                 method,
-                headers: { accept: manifestTypes, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+                headers: { accept: manifestTypes, ...(authorization ? { authorization } : {}) },
                 signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
             });
         let response = await send(this.tokens.get(name));
         const challenge = response.headers.get("www-authenticate");
         if (response.status === 401 && challenge?.startsWith("Bearer ")) {
-            const token = await this.token(challenge, name);
+            const token = `Bearer ${await this.token(challenge, name)}`;
             this.tokens.set(name, token);
             response = await send(token);
+        } else if (response.status === 401 && challenge?.toLowerCase().startsWith("basic")) {
+            // A registry with its own htpasswd (distribution's `auth.htpasswd`): the credentials go to it directly.
+            const basic = this.credentials();
+            if (!basic) throw new Error(`${method} ${url}: HTTP 401, the registry asks for a password (hint: docker login ${this.registry}, or pass RegistryResolver({ authorization }))`);
+            this.tokens.set(name, basic);
+            response = await send(basic);
         }
         if (!response.ok) throw new Error(`${method} ${url}: HTTP ${response.status}`);
         return response;
@@ -117,8 +147,9 @@ export class RegistryResolver implements ImageResolver {
         const url = new URL(params["realm"]);
         if (params["service"]) url.searchParams.set("service", params["service"]);
         url.searchParams.set("scope", params["scope"] ?? `repository:${name}:pull`);
+        const authorization = this.credentials();
         const response = await fetch(url, {
-            headers: this.options.authorization ? { authorization: this.options.authorization } : {},
+            headers: authorization ? { authorization } : {},
             signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
         });
         if (!response.ok) throw new Error(`registry token for ${name}: HTTP ${response.status}`);

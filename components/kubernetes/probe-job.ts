@@ -50,6 +50,7 @@ function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMa
     return {
         restartPolicy: "Never",
         automountServiceAccountToken: false,
+        ...(target.imagePullSecrets.length > 0 ? { imagePullSecrets: target.imagePullSecrets.map((n) => ({ name: n })) } : {}),
         securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
         containers: [
             {

@@ -54,10 +54,10 @@ export class LocalStack {
     readonly stack = "e2e";
     readonly port: number;
     readonly testPort: number;
-    private readonly env: NodeJS.ProcessEnv;
+    protected readonly env: NodeJS.ProcessEnv;
     api: Record<string, unknown>;
 
-    private constructor(dir: string, port: number, testPort: number) {
+    constructor(dir: string, port: number, testPort: number) {
         this.dir = dir;
         this.port = port;
         this.testPort = testPort;
@@ -84,9 +84,10 @@ export class LocalStack {
         };
     }
 
-    static async create(prefix: string): Promise<LocalStack> {
+    /** A new stack of this class (subclasses, e.g. the Kubernetes target's, set their own config in writeConfig). */
+    static async create<T extends LocalStack>(this: new (dir: string, port: number, testPort: number) => T, prefix: string): Promise<T> {
         const dir = mkdtempSync(join(tmpdir(), `repave-${prefix}-`));
-        const stack = new LocalStack(dir, await freePort(), await freePort());
+        const stack = new this(dir, await freePort(), await freePort());
         for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
         cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
         cpSync(join(repoRoot, "images", "sample-api"), stack.imagesDir, { recursive: true });
@@ -276,11 +277,11 @@ export interface LoadReport {
  * Steady HTTPS load on loopback with autocannon, bounded in time and stopped by `stop()`. The credential is read
  * per request from `credential()`, as a client that refreshes its secret after each changeover would.
  */
-export function startLoad(port: number, credential: () => string, maxSeconds = 240): { stop: () => Promise<LoadReport> } {
+export function startLoad(port: number, credential: () => string, maxSeconds = 240, host = "127.0.0.1"): { stop: () => Promise<LoadReport> } {
     let finish: (r: autocannon.Result) => void = () => undefined;
     const done = new Promise<autocannon.Result>((res) => (finish = res));
     const instance = autocannon({
-        url: `https://127.0.0.1:${port}`,
+        url: `https://${host}:${port}`,
         connections: 8,
         duration: maxSeconds,
         servername: "localhost",
