@@ -62,13 +62,15 @@ const bugs: Array<{ bug: string; patch: (src: string) => string; refusedBy: stri
     },
     {
         bug: "still accepts a revoked credential (every credential the store lists, grace period or not)",
+        // The build reads the local target's credential store (beside its port file) and accepts every entry.
         patch: (src) =>
             replace(either, 'return matches(credential) || matches(previous) || stored.some(matches) ? "ok" : "wrong";')(
                 replace(
-                    'import { writeFileSync, renameSync } from "node:fs";',
-                    'import { writeFileSync, renameSync, readFileSync } from "node:fs";\n' +
-                        "const stored = (() => { try { const s = JSON.parse(readFileSync(new URL(\"../../credentials.json\", `file://${process.env.REPAVE_PORT_FILE}`), \"utf8\")); " +
-                        "return [s.current, s.previous].filter(Boolean).map((c) => Buffer.from(c.credential)); } catch { return []; } })();",
+                    "function authorized(req) {",
+                    "const stored = (() => { try { const file = new URL(\"../../credentials.json\", `file://${process.env.REPAVE_PORT_FILE}`); " +
+                        "const s = JSON.parse(process.getBuiltinModule(\"node:fs\").readFileSync(file, \"utf8\")); " +
+                        "return [s.current, s.previous].filter(Boolean).map((c) => Buffer.from(c.credential)); } catch { return []; } })();\n" +
+                        "function authorized(req) {",
                 )(src),
             ),
         refusedBy: ["revoked-credential"],
