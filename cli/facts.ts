@@ -1,6 +1,7 @@
 // What is serving now, per API, read from the stack's own outputs: the facts status, plan and run decide on.
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { ageSeconds } from "../components/generation.ts";
+import { DriverError, exitCodes } from "./errors.ts";
 import { pulumiJson } from "./workspace.ts";
 
 export interface ApiFacts {
@@ -29,8 +30,14 @@ export async function liveFacts(stack: Stack): Promise<ApiFacts[]> {
     let endpoints: Record<string, Omit<ApiFacts, "api">>;
     try {
         endpoints = (await pulumiJson<Record<string, Omit<ApiFacts, "api">> | null>(stack, ["stack", "output", "endpoints"])) ?? {};
-    } catch {
-        endpoints = {}; // a stack that never deployed has no such output
+    } catch (err) {
+        // Only "no such output" means never deployed. Anything else - a backend, auth or decryption error - is
+        // not "nothing serves": `--if-older-than` must not repave on it, `status` must not say all is well.
+        const text = `${(err as { stderr?: string }).stderr ?? ""} ${(err as Error).message}`;
+        if (!/does not have output property|no output named|current stack does not have/i.test(text)) {
+            throw new DriverError(`reading what ${stack.name} serves failed: ${text.trim().split("\n").find((l) => /error/i.test(l)) ?? text.trim().slice(0, 300)}`, exitCodes.failed);
+        }
+        endpoints = {};
     }
     return Object.entries(endpoints).map(([api, facts]) => ({ api, ...facts }));
 }

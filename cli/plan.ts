@@ -2,6 +2,7 @@
 // certificate and credential rotation, and which resources are replaced versus kept (the front door must be kept).
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import { ageSeconds } from "../components/generation.ts";
+import { classify } from "./errors.ts";
 import { humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
 
 export interface ResourceChange {
@@ -101,10 +102,15 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
     return { stack: stackName, repave: apis.some((a) => a.repave), apis, changeSummary };
 }
 
-export async function plan(stack: Stack, signal?: AbortSignal): Promise<Plan> {
+export async function plan(stack: Stack, signal?: AbortSignal, policyPacks?: string[]): Promise<Plan> {
     const events: EngineEvent[] = [];
     // The live facts are one small read; it runs while the engine previews.
-    const [live, result] = await Promise.all([liveFacts(stack), stack.preview({ onEvent: (e) => events.push(e), diff: true, signal })]);
+    const [live, result] = await Promise.all([
+        liveFacts(stack),
+        stack.preview({ onEvent: (e) => events.push(e), diff: true, signal, ...(policyPacks?.length ? { policyPacks } : {}) }).catch((err: unknown) => {
+            throw classify(err, "repave plan");
+        }),
+    ]);
     // The APIs are the StatelessApi components the program declares, on whatever target.
     const apiNames = events
         .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
+import { DriverError, exitCodes } from "./errors.ts";
 
 export interface RecoverReport {
     lockCleared: boolean;
@@ -27,8 +28,12 @@ export interface LockOwner {
     timestamp: string;
 }
 
-/** Recover would break a live run, or cannot tell: nothing was changed. */
-export class RecoverRefusedError extends Error {}
+/** Recover would break a live run, or cannot tell: nothing was changed (exit 4, as for any lock). */
+export class RecoverRefusedError extends DriverError {
+    constructor(message: string) {
+        super(message, exitCodes.locked);
+    }
+}
 
 const describe = (l: LockOwner) => `${l.username}@${l.hostname} (pid ${l.pid}, since ${l.timestamp})`;
 

@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { durationMs } from "../components/spec.ts";
 import { AuditLog } from "./audit.ts";
+import { DriverError, exitCodes } from "./errors.ts";
 import { ChangeoverProgress } from "./progress.ts";
 import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
@@ -16,7 +17,7 @@ import { renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
 import { defaultWorkDir, openStack } from "./workspace.ts";
 
-export const exitCodes = { ok: 0, failed: 1, repavePending: 2, attention: 3, locked: 4, usage: 64, cancelled: 130 } as const;
+export { exitCodes };
 
 const usage = `usage: repave <command> [options]
 
@@ -31,6 +32,10 @@ commands:
              Refuses while the run holding the lock is alive (exit 4).
   engine     which Pulumi CLI the driver uses, and why (REPAVE_ENGINE=auto|path|project, REPAVE_PULUMI=path).
 
+exit codes: 0 ok, 1 failed, 2 a repave is pending (plan), 3 past policy (status), 4 locked by a live or
+  unverifiable update, 5 stack not found, 6 the candidate failed its gate, 7 refused by a policy pack, 64 usage,
+  130 cancelled (Ctrl-C)
+
 options:
   --stack NAME             stack (default: local)
   --cwd DIR                project folder (default: the current folder)
@@ -39,6 +44,7 @@ options:
   --audit-file FILE        append audit events to FILE instead of stderr
   --force                  recover: also when the lock's owner cannot be checked (another machine, a remote
                            backend); never when it is alive on this machine
+  --policy-pack DIR        plan/run: a policy pack the update must pass (repeatable; e.g. the package's policy/)
   --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d
   --max-age DUR            status: oldest generation/credential allowed (default 7d)
@@ -47,8 +53,7 @@ options:
 
 class UsageError extends Error {}
 
-/** Loaded with recover.ts on demand; an error of this class means "refused, nothing changed". */
-let refusedRecover: (new (...args: never[]) => Error) | undefined;
+
 
 /**
  * Ctrl-C (SIGINT) and a CI runner's cancel (SIGINT, then SIGTERM): the first asks the engine to cancel cleanly
@@ -98,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
                 "min-cert-validity": { type: "string" },
                 verbose: { type: "boolean", short: "v" },
                 force: { type: "boolean" },
+                "policy-pack": { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
         });
@@ -122,10 +128,11 @@ async function main(argv: string[]): Promise<number> {
     // The changeover's steps as they happen; the CLI's own output too with --verbose.
     const progress = { onOutput: values.verbose ? (text: string) => void process.stderr.write(text) : undefined, onEvent: new ChangeoverProgress().onEvent };
     const stack = () => openStack(values.stack, values.cwd);
+    const policyPacks = (values["policy-pack"] ?? []).map((p) => resolve(p));
 
     switch (command) {
         case "plan": {
-            const p = await plan(await stack(), controller.signal);
+            const p = await plan(await stack(), controller.signal, policyPacks);
             for (const a of p.apis) {
                 audit.write("plan", "ok", {
                     api: a.api,
@@ -138,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
         }
         case "run": {
             const threshold = duration("if-older-than", values["if-older-than"]);
-            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, ...progress });
+            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, policyPacks, ...progress });
             if (outcome.skipped) console.error(`repave: nothing to do: ${outcome.reason}`);
             else for (const f of outcome.after) console.error(`repave: ${f.api} now on ${f.generation} (image ${f.imageVersion})`);
             return exitCodes.ok;
@@ -170,8 +177,7 @@ async function main(argv: string[]): Promise<number> {
         }
         case "recover": {
             // Loaded on demand: it pulls in the local target's PKI, which no other command needs.
-            const { recover, RecoverRefusedError } = await import("./recover.ts");
-            refusedRecover = RecoverRefusedError;
+            const { recover } = await import("./recover.ts");
             const report = await recover(await stack(), { force: values.force ?? false });
             audit.write("recover", "succeeded", { details: { ...report } });
             console.error(
@@ -200,7 +206,7 @@ main(process.argv.slice(2)).then(
             process.exit(exitCodes.usage);
         }
         console.error(`repave: ${err.message}`);
-        if (refusedRecover && err instanceof refusedRecover) process.exit(exitCodes.locked);
+        if (err instanceof DriverError) process.exit(err.exitCode);
         process.exit(err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed);
     },
 );

@@ -3,6 +3,7 @@
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import type { AuditLog } from "./audit.ts";
 import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
+import { classify } from "./errors.ts";
 import { plan } from "./plan.ts";
 
 /** The run was cancelled by a signal (Ctrl-C, a CI runner's cancel) and stopped cleanly. */
@@ -13,6 +14,8 @@ export interface RunOptions {
     signal?: AbortSignal;
     /** The CLI's own output (repave run --verbose). */
     onOutput?: (text: string) => void;
+    /** Policy packs the update must pass (`--policy-pack`). */
+    policyPacks?: string[];
     /** Engine events as they happen (the changeover's steps: cli/progress.ts). */
     onEvent?: (event: EngineEvent) => void;
 }
@@ -42,7 +45,7 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
         });
         if (stale.length === 0) {
             // Fresh by age; a newer patched image still repaves (Repair fast), so ask the engine.
-            const preview = await plan(stack, options.signal);
+            const preview = await plan(stack, options.signal, options.policyPacks);
             const newImages = preview.apis.filter((a) => a.image.changed).map((a) => `${a.api}: new image ${a.image.to}`);
             if (newImages.length === 0) {
                 const reason = `everything is younger than ${humanDuration(options.ifOlderThan)} and on the newest image`;
@@ -57,19 +60,16 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
     }
     const started = Date.now();
     try {
-        await stack.up({ onOutput: options.onOutput, onEvent: options.onEvent, signal: options.signal });
+        await stack.up({ onOutput: options.onOutput, onEvent: options.onEvent, signal: options.signal, ...(options.policyPacks?.length ? { policyPacks: options.policyPacks } : {}) });
     } catch (err) {
-        const message = String((err as Error).message);
         if (options.signal?.aborted) {
             const summary = "cancelled: the engine stopped at a safe point; traffic stays on the generation that served before";
             audit.write("run.update", "failed", { details: { error: summary, durationMs: Date.now() - started } });
             throw new CancelledError(summary);
         }
-        const summary = /locked/.test(message)
-            ? "the stack is locked by another update (or a killed one): wait for it, or run `repave recover`"
-            : (/error: (.*)/.exec(message)?.[1] ?? "the update failed").slice(0, 500);
-        audit.write("run.update", "failed", { details: { error: summary, durationMs: Date.now() - started } });
-        throw new Error(summary);
+        const failure = classify(err, "repave run");
+        audit.write("run.update", "failed", { details: { error: failure.message, exitCode: failure.exitCode, durationMs: Date.now() - started } });
+        throw failure;
     }
     const after = await liveFacts(stack);
     audit.write("run.update", "succeeded", { details: { durationMs: Date.now() - started } });

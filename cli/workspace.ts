@@ -9,11 +9,10 @@ import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { resolveEngine, type Engine } from "./engine.ts";
 import { engineEnv } from "./environment.ts";
+import { DriverError, exitCodes } from "./errors.ts";
 
 /** The project folder the driver works in when not told: where it is run, as with `pulumi` itself. */
 export const defaultWorkDir = (): string => process.cwd();
-
-export class StackMissingError extends Error {}
 
 /**
  * An install root for PulumiCommand (`<root>/bin/pulumi`) whose CLI runs in its own process group (setsid): a
@@ -55,7 +54,7 @@ export async function openStackWithEngine(stackName: string, workDir = defaultWo
         return { stack, engine };
     } catch (err) {
         if (err instanceof StackNotFoundError) {
-            throw new StackMissingError(`stack "${stackName}" does not exist in this backend (hint: \`npm run up:local\` creates "local", or pass --stack)`);
+            throw new DriverError(`stack "${stackName}" does not exist in this backend (hint: \`npm run up:local\` creates "local", or pass --stack)`, exitCodes.notFound);
         }
         throw err;
     }

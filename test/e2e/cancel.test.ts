@@ -78,6 +78,8 @@ describe("interrupting a run", () => {
         );
         const finished = collect(child);
         await running;
+        const second = await stack.repave(["run"]);
+        assert.equal(second.code, 4, `a second run while one is live: exit 4 (locked)\n${second.out}`);
         const recovered = await stack.repave(["recover"]);
         assert.equal(recovered.code, 4, `recover must refuse (exit 4):\n${recovered.out}`);
         assert.match(recovered.out, /an update is running: .*pid \d+/);

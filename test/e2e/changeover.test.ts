@@ -1,25 +1,9 @@
 // Red/green changeover on the real engine against the local target: real processes, TLS and traffic on loopback.
 import assert from "node:assert/strict";
-import * as https from "node:https";
 import { after, before, describe, it } from "node:test";
-import { LocalStack, portOpen, processesWith, startLoad } from "./harness.ts";
+import { verifiedCall as call, LocalStack, portOpen, processesWith, startLoad } from "./harness.ts";
 
 const genMarker = (generation: string) => `--repave-generation=hello/${generation}@`;
-
-/** One verified HTTPS request through the front door: status, serving generation and certificate serial. */
-function call(port: number, caPem: string, credential: string): Promise<{ status: number; generation: string; serial: string }> {
-    return new Promise((resolve, reject) => {
-        const req = https.get(
-            { host: "127.0.0.1", port, path: "/v1/hello", servername: "localhost", ca: caPem, agent: false, headers: { host: "localhost", authorization: `Bearer ${credential}` } },
-            (res) => {
-                const serial = (res.socket as import("node:tls").TLSSocket).getPeerCertificate().serialNumber.toLowerCase();
-                res.resume();
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, generation: String(res.headers["x-repave-generation"]), serial }));
-            },
-        );
-        req.on("error", reject);
-    });
-}
 
 describe("two consecutive deploys", () => {
     let stack: LocalStack;

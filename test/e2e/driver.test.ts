@@ -1,14 +1,14 @@
 // The repave driver on the real engine against the local target: plan, run (--if-older-than both ways), status
 // exit codes, rollback under load, audit events, clear errors.
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { auditEventSchema } from "../../cli/audit.ts";
 import type { Plan } from "../../cli/plan.ts";
-import { LocalStack, startLoad } from "./harness.ts";
+import { LocalStack, repoRoot, startLoad } from "./harness.ts";
 
-const exit = { ok: 0, failed: 1, repavePending: 2, attention: 3, usage: 64 };
+const exit = { ok: 0, failed: 1, repavePending: 2, attention: 3, locked: 4, notFound: 5, gateFailed: 6, policyViolation: 7, usage: 64 };
 
 describe("repave driver", () => {
     let stack: LocalStack;
@@ -143,7 +143,44 @@ describe("repave driver", () => {
         assert.match(dur.out, /--if-older-than: "a week" is not a duration/);
         rmSync(auditFile, { force: true });
         const missing = await stack.repave(["status", "--stack", "nope"]);
-        assert.equal(missing.code, exit.failed);
+        assert.equal(missing.code, exit.notFound, missing.out);
         assert.match(missing.out, /stack "nope" does not exist/);
+    });
+
+    it("says which kind of failure with its own exit code: gate failed (6), policy violation (7), backend unreadable (1, never 'nothing deployed')", async () => {
+        const live = (await stack.hello()).generation;
+        // A candidate whose auth is broken: the gate refuses it, the driver says so with exit 6.
+        stack.addBuild("9.0.0", (src) => src.replace('if (auth === "missing")', 'if (false && auth === "missing")'));
+        try {
+            const gate = await repave("run");
+            assert.equal(gate.code, exit.gateFailed, gate.out);
+            assert.match(gate.out, /failed its gate; traffic stays on the live generation/);
+            assert.equal((await stack.hello()).generation, live);
+        } finally {
+            stack.removeBuild("9.0.0");
+        }
+        // A policy pack that refuses the plan: exit 7, nothing changed.
+        stack.writeConfig(JSON.stringify([{ ...stack.api, certificate: { domains: ["localhost"], lifetimeDays: 200 } }]));
+        try {
+            const policy = await repave("plan", "--policy-pack", join(repoRoot, "policy"));
+            assert.equal(policy.code, exit.policyViolation, policy.out);
+            assert.match(policy.out, /refused by the policy pack \(repave-cert-lifetime\)/);
+        } finally {
+            stack.writeConfig();
+        }
+        // A backend that cannot be read is an error, never "nothing deployed" (which would make --if-older-than repave).
+        const checkpoint = join(stack.dir, ".pulumi-state", ".pulumi", "stacks", "repave", `${stack.stack}.json`);
+        const saved = readFileSync(checkpoint);
+        writeFileSync(checkpoint, "{ this is not a checkpoint");
+        const auditBefore = readFileSync(auditFile, "utf8").length;
+        try {
+            const unreadable = await stack.repave(["run", "--if-older-than", "1h", "--audit-file", auditFile]);
+            assert.equal(unreadable.code, exit.failed, unreadable.out);
+            assert.match(unreadable.out, /reading what e2e serves failed/, "the stack's facts were unreadable, and the driver says so");
+            assert.doesNotMatch(readFileSync(auditFile, "utf8").slice(auditBefore), /"run\.start"/, "no update was started on unreadable facts");
+        } finally {
+            writeFileSync(checkpoint, saved);
+        }
+        assert.equal((await stack.hello()).generation, live);
     });
 });

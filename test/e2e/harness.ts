@@ -2,7 +2,9 @@
 // backend, PULUMI_HOME, free loopback ports and a copy of the sample builds, so tests never share state.
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import * as https from "node:https";
 import { createServer } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
@@ -151,14 +153,14 @@ export class LocalStack {
     }
 
     /** The repave driver (cli/repave.ts) against this stack, as a user would run it. */
-    repave(args: string[]): Promise<RunResult> {
-        return collect(this.spawnRepave(args, false));
+    repave(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+        return collect(this.spawnRepave(args, false, env));
     }
 
     /** The driver as a child; `detached`: in a process group of its own, as a terminal's foreground job is. */
-    spawnRepave(args: string[], detached: boolean): ChildProcess {
+    spawnRepave(args: string[], detached: boolean, env: NodeJS.ProcessEnv = {}): ChildProcess {
         return spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, ...(args.includes("--stack") ? [] : ["--stack", this.stack]), "--cwd", this.dir], {
-            env: this.env,
+            env: { ...this.env, ...env },
             stdio: ["ignore", "pipe", "pipe"],
             detached,
         });
@@ -232,6 +234,24 @@ export class LocalStack {
         await this.pulumi(["destroy", "--yes", "--skip-preview", "--stack", this.stack]);
         rmSync(this.dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * One HTTPS request through the front door, verifying the server against `caPem` exactly as a client holding that
+ * bundle would: status, serving generation and certificate serial (status -1: the request or TLS failed).
+ */
+export function verifiedCall(port: number, caPem: string, credential: string): Promise<{ status: number; generation: string; serial: string }> {
+    return new Promise((resolve) => {
+        const req = https.get(
+            { host: "127.0.0.1", port, path: "/v1/hello", servername: "localhost", ca: caPem, agent: false, timeout: 5_000, headers: { host: "localhost", authorization: `Bearer ${credential}` } },
+            (res) => {
+                const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber.toLowerCase();
+                res.resume();
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, generation: String(res.headers["x-repave-generation"]), serial }));
+            },
+        );
+        req.on("error", () => resolve({ status: -1, generation: "", serial: "" }));
+    });
 }
 
 export function collect(child: ChildProcess): Promise<RunResult> {

@@ -3,29 +3,13 @@
 // verifying every answer through the switch, and the admin token before the current one keeps working until the
 // next rotation (old resources in state still hold it), never longer.
 import assert from "node:assert/strict";
-import * as https from "node:https";
 import { after, before, describe, it } from "node:test";
 import { frontDoorClient } from "../../components/local/changeover.ts";
-import { LocalStack } from "./harness.ts";
+import { LocalStack, verifiedCall } from "./harness.ts";
 
 const period = 12;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pems = (bundle: string) => bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-
-/** Calls /v1/hello, verifying the server against `ca` exactly as a client holding that bundle would. */
-function verifiedCall(port: number, ca: string, credential: string): Promise<number> {
-    return new Promise((resolve) => {
-        const req = https.request(
-            { host: "127.0.0.1", port, path: "/v1/hello", servername: "localhost", ca, headers: { host: "localhost", authorization: `Bearer ${credential}` }, agent: false, timeout: 5_000 },
-            (res) => {
-                res.resume();
-                res.on("end", () => resolve(res.statusCode ?? 0));
-            },
-        );
-        req.on("error", () => resolve(-1));
-        req.end();
-    });
-}
 
 describe("scheduled rotation of the local CA and the admin token", () => {
     let stack: LocalStack;
@@ -51,7 +35,7 @@ describe("scheduled rotation of the local CA and the admin token", () => {
         let running = true;
         const client = (async () => {
             while (running) {
-                const status = await verifiedCall(stack.port, bundle1, credential);
+                const { status } = await verifiedCall(stack.port, bundle1, credential);
                 calls++;
                 if (status !== 200) failures.push(status);
                 await sleep(50);
@@ -79,6 +63,6 @@ describe("scheduled rotation of the local CA and the admin token", () => {
         assert.notEqual(token3, token2);
         await assert.rejects(frontDoorClient(stack.stateDir, token1).state(), /401/, "two rotations old: refused");
         await frontDoorClient(stack.stateDir, token2).state();
-        assert.equal(await verifiedCall(stack.port, bundle2, await stack.credential()), 200, "a client with the previous bundle still verifies");
+        assert.equal((await verifiedCall(stack.port, bundle2, await stack.credential())).status, 200, "a client with the previous bundle still verifies");
     });
 });

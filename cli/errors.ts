@@ -1,0 +1,59 @@
+// What went wrong, as a type and an exit code a pipeline can branch on - decided from the Automation API's typed
+// errors and from the messages repave's own gate writes, never from a guess at an arbitrary provider's text.
+import { CommandError, ConcurrentUpdateError, StackNotFoundError } from "@pulumi/pulumi/automation/index.js";
+
+export const exitCodes = {
+    ok: 0,
+    failed: 1,
+    repavePending: 2,
+    attention: 3,
+    locked: 4,
+    notFound: 5,
+    gateFailed: 6,
+    policyViolation: 7,
+    usage: 64,
+    cancelled: 130,
+} as const;
+
+/** An error the driver explains in one line, with the exit code that says which kind it is. */
+export class DriverError extends Error {
+    readonly exitCode: number;
+    constructor(message: string, exitCode: number) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+}
+
+/** The error's text as the CLI wrote it (a CommandError carries stderr and stdout). */
+function cliText(err: unknown): string {
+    if (err instanceof CommandError) {
+        const r = (err as unknown as { commandResult?: { stderr?: string; stdout?: string } }).commandResult;
+        return `${r?.stderr ?? ""}\n${r?.stdout ?? ""}\n${err.message}`;
+    }
+    return String((err as Error)?.message ?? err);
+}
+
+/** The first `error:` line the CLI printed, or the first line of the message: what a person needs first. */
+function firstError(text: string): string {
+    return (/error: (.*)/.exec(text)?.[1] ?? text.split("\n").find((l) => l.trim()) ?? "the update failed").slice(0, 500);
+}
+
+/** Classifies a failed engine operation (`up`, `preview`, `selectStack`, `cancel`). */
+export function classify(err: unknown, doing: string): DriverError {
+    if (err instanceof DriverError) return err;
+    const text = cliText(err);
+    if (err instanceof ConcurrentUpdateError) {
+        return new DriverError(`${doing}: the stack is locked by another update (or a killed one): wait for it, or run \`repave recover\` once it is dead`, exitCodes.locked);
+    }
+    if (err instanceof StackNotFoundError) return new DriverError(`${doing}: the stack does not exist in this backend`, exitCodes.notFound);
+    // repave's own gates write these (components/local/changeover.ts, components/gate.ts, components/scan.ts).
+    const gate = /((?:image )?gate(?: [A-Z]+)?: .*)/.exec(text);
+    if (gate && /gate: candidate .* failed|image gate: |gate FAILED/.test(text)) {
+        return new DriverError(`${doing}: the candidate failed its gate; traffic stays on the live generation. ${gate[1]!.slice(0, 400)}`, exitCodes.gateFailed);
+    }
+    if (/Policy Violations?:|\[mandatory\]/.test(text)) {
+        const rule = /\[mandatory\]\s+(\S+)/.exec(text)?.[1];
+        return new DriverError(`${doing}: refused by the policy pack${rule ? ` (${rule})` : ""}; nothing was changed`, exitCodes.policyViolation);
+    }
+    return new DriverError(`${doing}: ${firstError(text)}`, exitCodes.failed);
+}
