@@ -12,27 +12,59 @@
 // old one only at the end of a successful update, after the switch: I1/I3) while their physical names carry the
 // generation id (so the new one can exist beside the old one).
 import * as pulumi from "@pulumi/pulumi";
-import { currentDeployId, generationIdentity, generationName, type GenerationIdentity } from "./generation.ts";
+import { currentDeployId, fitName, generationIdentity, generationName, stackScope, type GenerationIdentity } from "./generation.ts";
 import type { StatelessApiSpec } from "./spec.ts";
 
 export interface Changeover {
     spec: StatelessApiSpec;
     identity: GenerationIdentity;
-    /** Physical name of a generation-scoped resource: `<api>-<generation>[-suffix]`. */
-    name(suffix?: string): string;
-    /** Physical name of a front-door resource: `<api>[-suffix]`, the same on every deploy. */
-    stableName(suffix?: string): string;
+    /** The stack's mark in physical names (stackScope), or null where names are per namespace or state folder. */
+    scope: string | null;
+    /**
+     * Physical name of a generation-scoped resource: `<api>-<scope>-<generation>[-suffix]` within `max` characters
+     * (the API part is cut to fit; `<api>-<generation>[-suffix]` without a scope).
+     */
+    name(suffix?: string, max?: number): string;
+    /** Physical name of a front-door resource: `<api>-<scope>[-suffix]` (without a scope `<api>[-suffix]`), the same on every deploy. */
+    stableName(suffix?: string, max?: number): string;
     /** Tags/labels every resource carries: which API, which generation, which image. */
     tags: Record<string, string>;
 }
 
-export function beginChangeover(spec: StatelessApiSpec, imageId: string, deployId?: string, now = new Date()): Changeover {
-    const identity = generationIdentity(spec, { imageId, deployId: deployId ?? currentDeployId(), now });
+export interface ChangeoverOptions {
+    /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time). */
+    deployId?: string | undefined;
+    now?: Date;
+    /**
+     * Put the stack into physical names and the generation id (AWS and GCP, whose names are per account or project).
+     * Default false: Kubernetes objects are per namespace, and renaming a Service would replace it (I4).
+     */
+    scoped?: boolean;
+    /** The target's settings that shape a generation's resources, hashed into its id (generationIdentity). */
+    shape?: unknown;
+}
+
+/** Names longer than this are cut only where a resource says so (`max`): GCP's RFC 1035 names are the tightest common rule. */
+const DEFAULT_MAX = 63;
+
+export function beginChangeover(spec: StatelessApiSpec, imageId: string, options: ChangeoverOptions = {}): Changeover {
+    const scope = options.scoped ? stackScope(pulumi.getProject(), pulumi.getStack(), spec.name) : null;
+    const identity = generationIdentity(spec, {
+        imageId,
+        deployId: options.deployId ?? currentDeployId(),
+        now: options.now ?? new Date(),
+        ...(scope !== null ? { scope } : {}),
+        ...(options.shape !== undefined ? { shape: JSON.stringify(options.shape) } : {}),
+    });
+    const tail = (...parts: (string | undefined)[]) => parts.filter((p): p is string => !!p).join("-");
     return {
         spec,
         identity,
-        name: (suffix) => generationName(spec.name, identity.id, suffix),
-        stableName: (suffix) => (suffix ? `${spec.name}-${suffix}` : spec.name),
+        scope,
+        name: (suffix, max = DEFAULT_MAX) =>
+            scope === null ? generationName(spec.name, identity.id, suffix) : fitName(spec.name, tail(scope, identity.id, suffix), max),
+        stableName: (suffix, max = DEFAULT_MAX) =>
+            scope === null ? (suffix ? `${spec.name}-${suffix}` : spec.name) : fitName(spec.name, tail(scope, suffix), max),
         tags: { "repave:api": spec.name, "repave:generation": identity.id, "repave:managed-by": "repave" },
     };
 }
@@ -41,6 +73,16 @@ export function beginChangeover(spec: StatelessApiSpec, imageId: string, deployI
  * stacks (the policy pack's repave-front-door-protected rule asks for it). */
 export function frontDoorOptions(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
     return { parent, ...extra };
+}
+
+/**
+ * A front-door resource with a physical `name`. A new stack creates it under the stack-scoped name; a stack
+ * deployed before names carried the stack keeps the name it has: the engine diffs an ignored property against its
+ * old value (Pulumi resource option `ignoreChanges`), so the new name never reaches the provider, and the resource
+ * is not replaced - a rename would replace the load balancer or URL map and change its address (I4).
+ */
+export function namedFrontDoorOptions(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
+    return frontDoorOptions(parent, { ...extra, ignoreChanges: [...(extra.ignoreChanges ?? []), "name"] });
 }
 
 /**

@@ -19,6 +19,14 @@ export interface GenerationContext {
     /** Identifies this deploy: each `repave run` (or `pulumi up`) has its own. */
     deployId: string;
     now: Date;
+    /**
+     * Where the generation lives (stackScope): two stacks of one spec get different ids, so their generations'
+     * physical names differ under `pinned` and `max-age` too. Unset (the local and Kubernetes targets, whose names
+     * are per state folder or namespace), the id is what it always was.
+     */
+    scope?: string;
+    /** The target's own settings that shape a generation's resources (machine type, network, ...): see beginChangeover. */
+    shape?: string;
 }
 
 /** The parts of a spec that a running generation embodies: changing any of them must build a new generation. */
@@ -43,10 +51,31 @@ export function epochFor(policy: RepavePolicy, ctx: Pick<GenerationContext, "dep
 
 export function generationIdentity(spec: StatelessApiSpec, ctx: GenerationContext): GenerationIdentity {
     const { epoch, reason } = epochFor(spec.repave, ctx);
-    const digest = createHash("sha256")
-        .update([spec.name, ctx.imageId, generationShape(spec), epoch].join("\n"))
-        .digest("hex");
+    const parts = [spec.name, ctx.imageId, generationShape(spec), epoch];
+    // Appended only when set, so an id without them is the one earlier releases derived (no needless repave).
+    if (ctx.shape !== undefined) parts.push(`shape:${ctx.shape}`);
+    if (ctx.scope !== undefined) parts.push(`scope:${ctx.scope}`);
+    const digest = createHash("sha256").update(parts.join("\n")).digest("hex");
     return { id: `g${digest.slice(0, 6)}`, epoch, reason };
+}
+
+/**
+ * The stack's mark in physical names: 6 hex of the project, stack and API. Cloud names are per account or project,
+ * not per stack, so a staging and a production stack of one spec need it; the API is in it too, so a name cut to a
+ * resource's length limit still names one API.
+ */
+export function stackScope(project: string, stack: string, api: string): string {
+    return createHash("sha256").update(`${project}\n${stack}\n${api}`).digest("hex").slice(0, 6);
+}
+
+/**
+ * `<api>-<tail>` within `max` characters: the API part is cut (never the tail, which holds the scope and the
+ * generation) and loses a trailing '-', so the name still ends and starts as every cloud's rules ask.
+ */
+export function fitName(api: string, tail: string, max: number): string {
+    const room = max - tail.length - 1;
+    if (room < 1) throw new Error(`name: "${tail}" leaves no room for the API name within ${max} characters`);
+    return `${api.slice(0, room).replace(/-+$/, "")}-${tail}`;
 }
 
 /** Physical name of a generation-scoped resource: `<api>-<generation>[-<suffix>]`. */

@@ -170,6 +170,11 @@ export function validateAwsTarget(spec: StatelessApiSpec, aws: AwsTargetArgs): A
     const parsed = awsTargetArgsSchema.safeParse(aws ?? {});
     if (!parsed.success) problems.push(...parsed.error.issues.map((i) => describeWith(`${api}.aws`, i, hints)));
 
+    if (typeof spec?.name === "string" && spec.name.startsWith("internal-")) {
+        // The load balancer is named after the API, and ELB refuses names beginning with "internal-"
+        // (Elastic Load Balancing API Reference v2, CreateLoadBalancer, Name).
+        problems.push(`${api}.name: a load balancer name cannot begin with "internal-" (hint: rename the API, e.g. orders-internal)`);
+    }
     const image = spec?.image;
     if (image && image.source !== "aws-ami") {
         problems.push(`${api}.image.source: the AWS target runs AMIs, not ${image.source} (hint: set image.source to aws-ami with ssmParameter, or owners and namePattern)`);

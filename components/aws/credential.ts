@@ -13,7 +13,8 @@
 // candidate was built. Both ids are pinned in the generation, so a reboot after the promotion reads the same two.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { generationOptions, promotionOptions, type Changeover, type LiveCredential } from "../changeover.ts";
+import { generationOptions, namedFrontDoorOptions, promotionOptions, type Changeover, type LiveCredential } from "../changeover.ts";
+import { AWS_NAME_MAX } from "./names.ts";
 import { GenerationCredential } from "./providers.ts";
 
 /** @internal The label a candidate's own version carries: unique per generation, so deleting it never moves another. */
@@ -24,13 +25,13 @@ export function createCredentialStore(parent: pulumi.Resource, prefix: string, c
     return new aws.secretsmanager.Secret(
         `${prefix}-credential-store`,
         {
-            name: changeover.stableName("credential"),
+            name: changeover.stableName("credential", AWS_NAME_MAX.secret),
             description: `repave ${changeover.spec.name}: the bearer credential callers use (AWSCURRENT) and the one before it (AWSPREVIOUS)`,
             // A destroyed stack's name is free again at once; the credentials in it die with the stack anyway.
             recoveryWindowInDays: 0,
             tags,
         },
-        { parent },
+        namedFrontDoorOptions(parent),
     );
 }
 

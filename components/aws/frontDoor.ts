@@ -4,7 +4,8 @@
 // listener to the gated generation (the switch).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { frontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
+import { frontDoorOptions, namedFrontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
+import { AWS_NAME_MAX } from "./names.ts";
 import type { AwsTarget } from "./args.ts";
 
 /** TLS 1.3 and 1.2 only, forward-secret ciphers: the negative probe `tls-legacy-version` checks it from outside. */
@@ -26,18 +27,19 @@ export interface FrontDoor {
 /** @internal The ALB, its security groups and the HTTP->HTTPS redirect; alias records when a zone is given. */
 export function createFrontDoor(parent: pulumi.Resource, prefix: string, changeover: Changeover, target: AwsTarget): FrontDoor {
     const opts = frontDoorOptions(parent);
+    const named = namedFrontDoorOptions(parent);
     const tags = stableTags(changeover);
     const spec = target.spec;
 
     const albSecurityGroup = new aws.ec2.SecurityGroup(
         `${prefix}-alb-sg`,
-        { name: changeover.stableName("alb"), description: `repave ${spec.name}: load balancer`, vpcId: target.vpcId, tags },
-        opts,
+        { name: changeover.stableName("alb", AWS_NAME_MAX.securityGroup), description: `repave ${spec.name}: load balancer`, vpcId: target.vpcId, tags },
+        named,
     );
     const instanceSecurityGroup = new aws.ec2.SecurityGroup(
         `${prefix}-instance-sg`,
-        { name: changeover.stableName("instances"), description: `repave ${spec.name}: instances of every generation`, vpcId: target.vpcId, tags },
-        opts,
+        { name: changeover.stableName("instances", AWS_NAME_MAX.securityGroup), description: `repave ${spec.name}: instances of every generation`, vpcId: target.vpcId, tags },
+        named,
     );
     const open = (what: string, port: number, cidrs: readonly string[]) =>
         cidrs.forEach(
@@ -96,7 +98,7 @@ export function createFrontDoor(parent: pulumi.Resource, prefix: string, changeo
     const alb = new aws.lb.LoadBalancer(
         `${prefix}-alb`,
         {
-            name: changeover.stableName(),
+            name: changeover.stableName(undefined, AWS_NAME_MAX.loadBalancer),
             loadBalancerType: "application",
             internal: false,
             securityGroups: [albSecurityGroup.id],
@@ -104,7 +106,7 @@ export function createFrontDoor(parent: pulumi.Resource, prefix: string, changeo
             dropInvalidHeaderFields: true,
             tags,
         },
-        opts,
+        named,
     );
     const redirect = new aws.lb.Listener(
         `${prefix}-http-redirect`,

@@ -10,6 +10,7 @@ import { generationOptions, type Changeover } from "../changeover.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import type { AwsTarget } from "./args.ts";
 import type { PinnedAmi } from "./image.ts";
+import { AWS_NAME_MAX } from "./names.ts";
 import { instancePolicy, type GenerationSecret } from "./credential.ts";
 
 const tagsOf = (changeover: Changeover, name: string) => ({ ...changeover.tags, Name: name });
@@ -206,7 +207,7 @@ export function createCompute(
     const role = new aws.iam.Role(
         `${prefix}-instance-role`,
         {
-            name: changeover.name("instance"),
+            name: changeover.name("instance", AWS_NAME_MAX.role),
             description: `repave ${spec.name} generation ${id}: reads its own credential, nothing else`,
             assumeRolePolicy: JSON.stringify({
                 Version: "2012-10-17",
@@ -235,15 +236,15 @@ export function createCompute(
     }
     const profile = new aws.iam.InstanceProfile(
         `${prefix}-instance-profile`,
-        { name: changeover.name("instance"), role: role.name, tags: tagsOf(changeover, changeover.name("instance")) },
+        { name: changeover.name("instance", AWS_NAME_MAX.instanceProfile), role: role.name, tags: tagsOf(changeover, changeover.name("instance")) },
         opts,
     );
 
     const targetGroup = new aws.lb.TargetGroup(
         `${prefix}-target-group`,
         {
-            // `<api>-<generation>`: AWS allows 32 characters, and the spec keeps api names to 24.
-            name: changeover.name(),
+            // `<api>-<scope>-<generation>` in 32 characters: the API part is cut to fit.
+            name: changeover.name(undefined, AWS_NAME_MAX.targetGroup),
             port: spec.port,
             protocol: "HTTP",
             targetType: "instance",
@@ -274,7 +275,7 @@ export function createCompute(
     const launchTemplate = new aws.ec2.LaunchTemplate(
         `${prefix}-launch-template`,
         {
-            name: changeover.name("lt"),
+            name: changeover.name("lt", AWS_NAME_MAX.launchTemplate),
             description: `repave ${spec.name} generation ${id}: ${ami.name}`,
             imageId: ami.id,
             instanceType: target.instanceType,
@@ -299,7 +300,7 @@ export function createCompute(
     const asg = new aws.autoscaling.Group(
         `${prefix}-asg`,
         {
-            name: changeover.name("asg"),
+            name: changeover.name("asg", AWS_NAME_MAX.autoScalingGroup),
             minSize: capacity,
             maxSize: capacity,
             desiredCapacity: capacity,

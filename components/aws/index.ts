@@ -23,6 +23,7 @@ import { certificateValidationRecords, createFrontDoor, productionListener, stab
 import { createCertificate, createCompute, createListenerCertificate, validateCertificate } from "./generation.ts";
 import { resolveLatestAmi } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
+import { AWS_NAME_MAX } from "./names.ts";
 import { KeepWarm } from "./providers.ts";
 
 export type { AwsTargetArgs } from "./args.ts";
@@ -135,7 +136,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         // 1. The latest patched AMI, pinned by id. The generation id hashes it, with the AWS-only settings of the
         //    instances (generationPin): a new image or a new instance type is a new generation, never an update.
         const ami = await resolveLatestAmi(target.image, { parent: this });
-        const changeover = beginChangeover(spec, generationPin(ami.id, target), deployId);
+        const changeover = beginChangeover(spec, generationPin(ami.id, target), { deployId, scoped: true });
 
         // Front door: created once, updated in place, never replaced by a repave (I4).
         const frontDoor = createFrontDoor(this, name, changeover, target);
@@ -143,7 +144,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         // The credential callers hold now (the store's AWSCURRENT), read before anything changes: the candidate
         // accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
         const store = createCredentialStore(this, name, changeover, stableTags(changeover));
-        const live = await readLiveCredential(changeover.stableName("credential"), { parent: this });
+        const live = await readLiveCredential(changeover.stableName("credential", AWS_NAME_MAX.secret), { parent: this });
 
         // 2. The candidate generation, beside the live one. Fresh credential, certificate and instances (I5); the
         //    engine replaces each of these create-before-delete and deletes the old ones only at the end of a

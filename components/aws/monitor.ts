@@ -6,10 +6,11 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";
-import { frontDoorOptions, type Changeover } from "../changeover.ts";
+import { namedFrontDoorOptions, type Changeover } from "../changeover.ts";
 import { statusMatches } from "../spec.ts";
 import type { AwsTarget } from "./args.ts";
 import { stableTags } from "./frontDoor.ts";
+import { AWS_NAME_MAX } from "./names.ts";
 import { moduleFile } from "../module-file.ts";
 
 const PROBES = moduleFile("../probes.ts", import.meta.url);
@@ -85,9 +86,10 @@ export function createMonitor(
     after: pulumi.Resource[],
 ): Monitor {
     const spec = target.spec;
-    const name = changeover.stableName("monitor");
+    // One name for the function, its role, its schedule and (derived) its log group and alarm: the tightest limit.
+    const name = changeover.stableName("monitor", Math.min(AWS_NAME_MAX.lambda, AWS_NAME_MAX.role, AWS_NAME_MAX.rule));
     const tags = stableTags(changeover);
-    const opts = frontDoorOptions(parent, { dependsOn: after });
+    const opts = namedFrontDoorOptions(parent, { dependsOn: after });
 
     const logGroup = new aws.cloudwatch.LogGroup(`${prefix}-monitor-logs`, { name: `/aws/lambda/${name}`, retentionInDays: 30, tags }, opts);
     const role = new aws.iam.Role(

@@ -13,7 +13,7 @@
 // never updated - with its generation (I5, I8).
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { generationOptions, promotionOptions, type Changeover, type LiveCredential } from "../changeover.ts";
+import { generationOptions, namedFrontDoorOptions, promotionOptions, type Changeover, type LiveCredential } from "../changeover.ts";
 
 interface CredentialInputs {
     api: string;
@@ -54,7 +54,7 @@ export function graceCredential(credential: GenerationCredential): pulumi.Output
 
 /** The API's stable secret: callers read its `latest` version. */
 export function createCredentialStore(name: string, parent: pulumi.Resource, changeover: Changeover, project: string, labels: Record<string, string>): gcp.secretmanager.Secret {
-    return new gcp.secretmanager.Secret(`${name}-credential-store`, { project, secretId: changeover.stableName("credential"), replication: { auto: {} }, labels }, { parent });
+    return new gcp.secretmanager.Secret(`${name}-credential-store`, { project, secretId: changeover.stableName("credential"), replication: { auto: {} }, labels }, namedFrontDoorOptions(parent, { ignoreChanges: ["secretId"] }));
 }
 
 /**

@@ -4,7 +4,7 @@
 // production route in the switch (to the gated generation).
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { frontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
+import { namedFrontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
 import type { ProbeGate } from "../gate.ts";
 import type { GcpArgs } from "./config.ts";
 import { loadBalancerSourceRanges, networkTag, type GcpGeneration } from "./generation.ts";
@@ -26,13 +26,13 @@ export function createFrontDoor(name: string, parent: pulumi.Resource, changeove
     const address = new gcp.compute.GlobalAddress(
         `${name}-address`,
         { project, name: changeover.stableName("ip"), addressType: "EXTERNAL", ipVersion: "IPV4" },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
     // TLS 1.2 at least on both listeners: the gate's legacy-TLS probe proves it on the test listener.
     const tlsPolicy = new gcp.compute.SSLPolicy(
         `${name}-tls-policy`,
         { project, name: changeover.stableName("tls"), profile: target.sslPolicyProfile, minTlsVersion: "TLS_1_2" },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
     // Health checkers and Google front ends reach every generation's instances on the API port.
     const firewall = new gcp.compute.Firewall(
@@ -46,7 +46,7 @@ export function createFrontDoor(name: string, parent: pulumi.Resource, changeove
             allows: [{ protocol: "tcp", ports: [String(changeover.spec.port)] }],
             targetTags: [networkTag(changeover.spec.name)],
         },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
     return { address, tlsPolicy, firewall };
 }
@@ -63,7 +63,7 @@ function listener(name: string, parent: pulumi.Resource, project: string, physic
             portRange: String(port),
             loadBalancingScheme: "EXTERNAL_MANAGED",
         },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
 }
 
@@ -82,7 +82,7 @@ export function createTestRoute(name: string, parent: pulumi.Resource, changeove
             description: `repave test route -> candidate ${changeover.identity.id}`,
             defaultService: candidate.backend.selfLink,
         },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
     const proxy = new gcp.compute.TargetHttpsProxy(
         `${name}-test-proxy`,
@@ -93,7 +93,7 @@ export function createTestRoute(name: string, parent: pulumi.Resource, changeove
             sslCertificates: [candidate.certificate.selfLink],
             sslPolicy: frontDoor.tlsPolicy.selfLink,
         },
-        frontDoorOptions(parent),
+        namedFrontDoorOptions(parent),
     );
     return { urlMap, proxy, listener: listener(`${name}-test-listener`, parent, project, changeover.stableName("test"), proxy, frontDoor.address, target.testPort) };
 }
@@ -133,7 +133,7 @@ export function createProductionRoute(
             description: pulumi.interpolate`repave production route -> generation ${gated} (gate passed)`,
             defaultService: afterGate(candidate.backend.selfLink),
         },
-        switchOptions(parent, gate, { dependsOn: [grace] }),
+        switchOptions(parent, gate, { dependsOn: [grace], ignoreChanges: ["name"] }),
     );
     const proxy = new gcp.compute.TargetHttpsProxy(
         `${name}-https-proxy`,
@@ -144,7 +144,7 @@ export function createProductionRoute(
             sslCertificates: [afterGate(candidate.certificate.selfLink)],
             sslPolicy: frontDoor.tlsPolicy.selfLink,
         },
-        switchOptions(parent, gate, { dependsOn: [grace] }),
+        switchOptions(parent, gate, { dependsOn: [grace], ignoreChanges: ["name"] }),
     );
     return { urlMap, proxy, listener: listener(`${name}-https-listener`, parent, project, changeover.stableName("https"), proxy, frontDoor.address, 443) };
 }

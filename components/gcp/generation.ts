@@ -11,6 +11,13 @@ import { GenerationCredential, graceCredential } from "./credential.ts";
 import type { PinnedImage } from "./image.ts";
 import { Retirement } from "./retirement.ts";
 
+/**
+ * Name limits tighter than the RFC 1035 63 characters of every other Compute Engine name (changeover's default):
+ *   serviceAccountId  6-30  IAM API: projects.serviceAccounts.create, accountId
+ *   baseInstanceName  1-58  Compute API: instanceGroupManagers, baseInstanceName (instances add "-xxxx")
+ */
+export const GCP_NAME_MAX = { serviceAccountId: 30, baseInstanceName: 58 } as const;
+
 /** The load balancer's health checkers and Google front ends (documented source ranges). */
 export const loadBalancerSourceRanges = ["130.211.0.0/22", "35.191.0.0/16"];
 
@@ -54,13 +61,13 @@ export function createGeneration(
     const project = target.project;
     const seconds = (s: number) => Math.max(1, Math.ceil(s));
 
-    // Identity: one service account per generation, so a generation's instances can read only their own secret.
-    // Account ids are at most 30 characters: the API name is cut to 22 to leave room for `-<generation>`.
+    // Identity: one service account per generation, so a generation's instances can read only their own secrets.
+    // Account ids are at most 30 characters: the API part of the name is cut to fit.
     const serviceAccount = new gcp.serviceaccount.Account(
         `${name}-service-account`,
         {
             project,
-            accountId: `${spec.name.slice(0, 22)}-${identity.id}`,
+            accountId: changeover.name(undefined, GCP_NAME_MAX.serviceAccountId),
             displayName: `repave ${spec.name} generation ${identity.id}`,
         },
         opts(),
@@ -143,7 +150,7 @@ export function createGeneration(
             project,
             region: target.region,
             name: changeover.name(),
-            baseInstanceName: changeover.name(),
+            baseInstanceName: changeover.name(undefined, GCP_NAME_MAX.baseInstanceName),
             versions: [{ name: identity.id, instanceTemplate: template.selfLinkUnique }],
             targetSize: spec.capacity,
             namedPorts: [{ name: "http", port: spec.port }],

@@ -119,7 +119,7 @@ export class StatelessApi extends pulumi.ComponentResource {
 
         // 1. Resolve the newest image of the family and pin it: the generation id is derived from it.
         const image = await latestImageOfFamily(spec.image.family, spec.image.project, { parent: this });
-        const changeover = beginChangeover(spec, image.selfLink, deployId);
+        const changeover = beginChangeover(spec, image.selfLink, { deployId, scoped: true });
 
         // 2. Front door: created once, unchanged by a repave (I4).
         const frontDoor = createFrontDoor(name, this, changeover, target);

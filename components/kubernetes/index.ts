@@ -115,7 +115,7 @@ export class StatelessApi extends pulumi.ComponentResource {
 
         // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
         const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
-        const changeover = beginChangeover(spec, image.reference, deployId);
+        const changeover = beginChangeover(spec, image.reference, { deployId });
         // The image gate. The deployer-side gate checks it before its probes; the in-cluster gate Job cannot read
         // the pipeline's report, so this deploy refuses the image here, before the candidate exists.
         const scan = scanInputs(spec, image.reference);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { generationIdentity, generationName } from "../../components/generation.ts";
+import { createHash } from "node:crypto";
+import { fitName, generationIdentity, generationName, generationShape, stackScope } from "../../components/generation.ts";
 import { parseApiSpecs } from "../../components/spec.ts";
 
 const base = { name: "orders", image: { source: "local-builds", path: "images" } };
@@ -35,5 +36,39 @@ describe("generation identity", () => {
         const longest = "a".repeat(24);
         const id = generationIdentity(spec({ name: longest }), at("2026-11-01T00:00:00Z")).id;
         assert.ok(generationName(longest, id).length <= 32);
+    });
+});
+
+describe("physical names that carry the stack", () => {
+    it("the same spec, image and deploy in two stacks: two generation ids (pinned and max-age too)", () => {
+        for (const repave of [{ policy: "pinned" }, { policy: "max-age", maxAge: "7d" }, { policy: "every-deploy" }]) {
+            const s = spec({ repave });
+            const staging = generationIdentity(s, { ...at("2026-11-02T00:00:00Z"), scope: stackScope("repave", "staging", "orders") });
+            const production = generationIdentity(s, { ...at("2026-11-02T00:00:00Z"), scope: stackScope("repave", "production", "orders") });
+            assert.notEqual(staging.id, production.id, `${repave.policy}: two stacks, one generation id`);
+        }
+    });
+
+    it("leaves the id of a target without a scope as it was (no needless repave of the local target)", () => {
+        const s = spec();
+        const id = generationIdentity(s, at("2026-11-01T00:00:00Z")).id;
+        // The digest of earlier releases: name, image, shape and epoch, nothing else.
+        const legacy = `g${createHash("sha256").update([s.name, "sha256:aa", generationShape(s), "deploy:d1"].join("\n")).digest("hex").slice(0, 6)}`;
+        assert.equal(id, legacy);
+    });
+
+    it("stackScope: 6 hex, different per project, stack and API", () => {
+        const scopes = [stackScope("p", "s", "a"), stackScope("p", "t", "a"), stackScope("q", "s", "a"), stackScope("p", "s", "b")];
+        assert.ok(scopes.every((s) => /^[0-9a-f]{6}$/.test(s)));
+        assert.equal(new Set(scopes).size, 4);
+    });
+
+    it("fitName cuts the API part only, never to a trailing hyphen, and refuses what cannot fit", () => {
+        assert.equal(fitName("orders", "abc123-g123456", 32), "orders-abc123-g123456");
+        const cut = fitName("a-twenty-four-char-api-x", "abc123-g123456", 32);
+        assert.equal(cut, "a-twenty-four-cha-abc123-g123456");
+        assert.ok(cut.length <= 32);
+        assert.equal(fitName("ab-def", "abc123-g123456", 18), "ab-abc123-g123456", "the hyphen left at the cut is dropped");
+        assert.throws(() => fitName("orders", "a".repeat(40), 32), /no room/);
     });
 });

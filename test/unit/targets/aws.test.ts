@@ -16,9 +16,12 @@ import { monitorCode } from "../../../components/aws/monitor.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec, type StatelessApiSpecInput } from "../../../components/spec.ts";
 import type * as Probes from "../../../components/probes.ts";
 import { FakeSecretsManager } from "./fake-aws-secrets-manager.ts";
+import { AWS_NAME_RULES, CloudNames } from "./fake-names.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
+    assertExistingStacksKeepNames,
+    assertTwoStacksOneAccount,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
@@ -27,6 +30,7 @@ import {
     completeRun,
     providerError,
     runWithMocks,
+    stackMark,
     type MockOptions,
     type Pick,
     type Registration,
@@ -81,6 +85,8 @@ const awsArgs: AwsTargetArgs = {
 };
 
 const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
+/** The mark of this file's default stack ("test" of project "repave") in the names of the API "orders". */
+const SCOPE = stackMark("repave", "test", "orders");
 /** A minted credential: random in the real provider, opaque here too (it names no generation). */
 const credentialOf = (generation: string) => `cred-${hash(`credential/${generation}`)}`;
 
@@ -91,11 +97,14 @@ const isSecret = (v: unknown): v is { value: unknown } =>
 
 /** One Secrets Manager for the whole file: what a deploy stages and promotes, the next deploy reads. */
 let secretsManager = new FakeSecretsManager();
+/** The account's physical names: a second stack asking for a name the first holds is "already exists". */
+let names = new CloudNames(AWS_NAME_RULES);
 /** The SecretVersions each run put, in registration order, with what AWSCURRENT held right after. */
 let puts: { name: string; versionId: string; current: string | undefined }[] = [];
 
 /** Resource outputs the way AWS shapes them, enough for the component's wiring. */
 function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+    names.create(type, inputs, pulumi.getStack());
     const tags = (inputs["tags"] ?? {}) as Record<string, string>;
     const physical = typeof inputs["name"] === "string" ? inputs["name"] : `${tags["repave:generation"] ?? "stable"}-${name}`;
     const [, service = "", kind = ""] = type.split(/[:/]/);
@@ -171,15 +180,17 @@ interface Deploy {
 /** A new, empty account: the next deploy is the stack's first. */
 function freshAccount(): void {
     secretsManager = new FakeSecretsManager();
+    names = new CloudNames(AWS_NAME_RULES);
 }
 
-async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs): Promise<Deploy> {
+async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs, stack = "test"): Promise<Deploy> {
     let api: StatelessApi | undefined;
     const calls: string[] = [];
     puts = [];
     const run = await completeRun(
-        () => (api = new StatelessApi("orders", { spec: specOverride, aws, deployId })),
+        () => (api = new StatelessApi(specOverride.name, { spec: specOverride, aws, deployId })),
         { outputs: awsOutputs, call: imageLookups(AMIS[n], calls) },
+        stack,
     );
     return { run, api: api!, calls, puts };
 }
@@ -250,11 +261,11 @@ describe("aws target: one deploy", () => {
         assert.deepEqual(gate.inputs["credential"], secret(credentialOf(id)));
 
         const asg = one(run, byType(T.asg), "ASG");
-        assert.equal(asg.inputs["name"], `orders-${id}-asg`);
+        assert.equal(asg.inputs["name"], `orders-${SCOPE}-${id}-asg`, "physical names carry the stack and the generation");
         assert.ok((asg.inputs["minSize"] as number) >= spec.capacity && (asg.inputs["desiredCapacity"] as number) >= spec.capacity);
         assert.equal(asg.inputs["waitForElbCapacity"], spec.capacity, "created means every instance healthy in the target group");
         assert.deepEqual(asg.inputs["targetGroupArns"], [arnOf(tg)]);
-        assert.equal(tg.inputs["name"], `orders-${id}`);
+        assert.equal(tg.inputs["name"], `orders-${SCOPE}-${id}`);
         assert.ok(String(tg.inputs["name"]).length <= 32);
         assert.equal(tg.inputs["deregistrationDelay"], spec.drainSeconds, "old targets drain for drainSeconds (I6)");
     });
@@ -310,7 +321,7 @@ describe("aws target: one deploy", () => {
     it("gives the instances least privilege: GetSecretValue on the API's secret, for this generation's versions only", async () => {
         const { run, puts: put } = first;
         const store = one(run, named("credential-store"), "credential store");
-        assert.equal(store.inputs["name"], "orders-credential", "one stable secret per API");
+        assert.equal(store.inputs["name"], `orders-${SCOPE}-credential`, "one stable secret per API (and stack)");
         const staged = put.find((p) => p.name === "orders-secret-version")!;
         const policy = one(run, named("instance-policy"), "instance role policy");
         const document = JSON.parse(String(policy.inputs["policy"])) as PolicyDocument & { Statement: { Condition?: unknown }[] };
@@ -371,7 +382,7 @@ describe("aws target: one deploy", () => {
         assert.equal(env["REPAVE_HOST"], "api.example.com");
         const alarm = one(run, byType(T.alarm), "alarm");
         assert.equal(alarm.inputs["metricName"], "Errors");
-        assert.deepEqual(alarm.inputs["dimensions"], { FunctionName: "orders-monitor" });
+        assert.deepEqual(alarm.inputs["dimensions"], { FunctionName: `orders-${SCOPE}-monitor` });
         assert.equal(alarm.inputs["treatMissingData"], "breaching");
     });
 
@@ -434,7 +445,7 @@ describe("aws target: two successive deploys", () => {
 });
 
 describe("aws target: callers keep working across the switch (one secret, staging labels)", () => {
-    const STORE = "orders-credential";
+    const STORE = `orders-${SCOPE}-credential`;
     let runs: Deploy[] = [];
     let held: (string | undefined)[] = [];
     before(async () => {
@@ -492,6 +503,39 @@ describe("aws target: callers keep working across the switch (one secret, stagin
     it("no caller and no monitor is handed a credential production refuses, on the second and the third deploy", () => {
         assertCallersKeepWorking(timeline(1));
         assertCallersKeepWorking(timeline(2));
+    });
+});
+
+describe("aws target: two stacks, one account (names carry the stack)", () => {
+    const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
+    let staging: Deploy;
+    let production: Deploy;
+    let longest: Deploy;
+    before(async () => {
+        freshAccount();
+        // The same spec, image and deploy id: under `pinned` only the stack tells the two apart.
+        staging = await deploy(0, pinned, "same-deploy", awsArgs, "staging");
+        production = await deploy(0, pinned, "same-deploy", awsArgs, "production");
+        longest = await deploy(0, parseApiSpecs([{ ...specInput, name: "a-twenty-four-char-api-x" }])[0], "deploy-long", awsArgs, "staging");
+    });
+
+    it("asks for no physical name the other stack holds, generation names included (their ids carry the stack)", () => {
+        assertTwoStacksOneAccount(staging.run, production.run, AWS_NAME_RULES);
+        assert.notEqual(one(staging.run, isMainGate, "gate").inputs["generation"], one(production.run, isMainGate, "gate").inputs["generation"]);
+        assert.deepEqual(names.refusals, [], "the account refused a name");
+    });
+
+    it("keeps every name within its resource's rules, the longest API name included", () => {
+        assert.deepEqual(names.refusals, []);
+        const tg = String(one(longest.run, byType(T.targetGroup), "target group").inputs["name"]);
+        assert.ok(tg.length <= 32 && tg.startsWith("a-twenty-four"), tg);
+        const alb = String(one(longest.run, byType(T.alb), "load balancer").inputs["name"]);
+        assert.ok(alb.length <= 32, alb);
+    });
+
+    it("keeps the names of a stack deployed before names carried the stack (I4: a rename would replace the ALB)", () => {
+        const isNamedFrontDoor: Pick = (r) => isFrontDoor(r) || isMonitor(r);
+        assertExistingStacksKeepNames(staging.run, isNamedFrontDoor, AWS_NAME_RULES);
     });
 });
 

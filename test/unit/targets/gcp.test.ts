@@ -4,14 +4,18 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
 import { StatelessApi, parseGcpConfig } from "../../../components/gcp/index.ts";
 import { credentialProvider } from "../../../components/gcp/credential.ts";
 import { retirementProvider } from "../../../components/gcp/retirement.ts";
 import { FakeSecretManager } from "./fake-gcp-secret-manager.ts";
+import { CloudNames, GCP_NAME_RULES } from "./fake-names.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
+    assertExistingStacksKeepNames,
+    assertTwoStacksOneAccount,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
@@ -21,6 +25,7 @@ import {
     providerError,
     readExampleStack,
     runWithMocks,
+    stackMark,
     type Pick,
     type Registration,
 } from "./invariants.ts";
@@ -79,12 +84,17 @@ const unwrap = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
 
 /** One Secret Manager per test account: what a deploy adds, the next deploy reads. */
 let secretManager = new FakeSecretManager();
+/** The project's physical names: a second stack asking for a name the first holds is "already exists". */
+let names = new CloudNames(GCP_NAME_RULES);
 /** The versions each run added to the stable secret, in order (what `latest` became). */
 let latestMoves: { name: string; latest: string }[] = [];
-const STORE = `projects/${project}/secrets/orders-credential`;
+/** The mark of this file's default stack ("test" of project "repave") in the names of the API "orders". */
+const SCOPE = stackMark("repave", "test", "orders");
+const STORE = `projects/${project}/secrets/orders-${SCOPE}-credential`;
 
 /** What the GCP provider would return: self-links and names derived from the physical names, like the real API. */
 function providerOutputs(r: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+    names.create(r.type, r.inputs, pulumi.getStack());
     const name = typeof r.inputs["name"] === "string" ? r.inputs["name"] : "";
     const base = `https://www.googleapis.com/compute/v1/projects/${project}`;
     const out: Record<string, unknown> = {};
@@ -121,17 +131,17 @@ const imageOf = (n: number) => ({
 /** A new, empty project: the next deploy is the stack's first. */
 function freshProject(): void {
     secretManager = new FakeSecretManager();
+    names = new CloudNames(GCP_NAME_RULES);
 }
 
-function deploy(n: number, specArg = spec, deployId = `deploy-${n}`): Promise<Registration[]> {
+function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test"): Promise<Registration[]> {
     latestMoves = [];
     return completeRun(
-        () => new StatelessApi("orders", { spec: specArg, gcp: gcpArgs, deployId }),
+        () => new StatelessApi(specArg.name, { spec: specArg, gcp: gcpArgs, deployId }),
         {
             outputs: providerOutputs,
             call: (token, inputs) => {
                 if (token === "gcp:secretmanager/getSecretVersionAccess:getSecretVersionAccess") {
-                    assert.deepEqual(inputs, { project, secret: "orders-credential" });
                     try {
                         return secretManager.access(`projects/${project}/secrets/${String(inputs["secret"])}`);
                     } catch (err) {
@@ -143,6 +153,7 @@ function deploy(n: number, specArg = spec, deployId = `deploy-${n}`): Promise<Re
                 return imageOf(n);
             },
         },
+        stack,
     );
 }
 
@@ -193,7 +204,7 @@ describe("gcp target (mocks): two deploys", () => {
         const disks = template.inputs["disks"] as { sourceImage: string }[];
         assert.equal(disks[0]?.sourceImage, imageOf(2).selfLink, "the template pins the new image by self-link");
         assert.equal(one(second, byType(T.group)).inputs["targetSize"], 3, "target size is spec.capacity");
-        assert.equal(one(second, byType(T.cert)).inputs["name"], `orders-${ids[1]}-cert`);
+        assert.equal(one(second, byType(T.cert)).inputs["name"], `orders-${SCOPE}-${ids[1]}-cert`);
         assert.deepEqual((one(second, byType(T.cert)).inputs["managed"] as { domains: string[] }).domains, ["orders.example.com", "api.example.com"]);
     });
 
@@ -201,13 +212,13 @@ describe("gcp target (mocks): two deploys", () => {
         for (const run of [first, second]) assertGateBeforeSwitch(run, isGate, isSwitch, generationOf(run));
         const urlMap = one(second, named("orders-url-map"));
         assert.match(String(urlMap.inputs["description"]), new RegExp(`generation ${ids[1]} \\(gate passed\\)`));
-        assert.equal(urlMap.inputs["defaultService"], `https://www.googleapis.com/compute/v1/projects/${project}/global/backendServices/orders-${ids[1]}`);
+        assert.equal(urlMap.inputs["defaultService"], `https://www.googleapis.com/compute/v1/projects/${project}/global/backendServices/orders-${SCOPE}-${ids[1]}`);
     });
 
     it("points the test route at the candidate before the gate, on the test listener's address and port", () => {
         assertBefore(second, named("orders-test-url-map", "orders-test-proxy"), isGate, "test route before gate");
         const testMap = one(second, named("orders-test-url-map"));
-        assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${ids[1]}`));
+        assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${SCOPE}-${ids[1]}`));
         const gate = one(second, isMainGate);
         assert.equal(gate.inputs["host"], "203.0.113.10");
         assert.equal(gate.inputs["port"], 8443);
@@ -217,7 +228,7 @@ describe("gcp target (mocks): two deploys", () => {
 
     it("attaches the certificate before the switch and moves the production proxy to it (pulumi/pulumi#6350)", () => {
         assertBefore(second, byType(T.cert), isSwitch, "certificate before switch");
-        const certLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslCertificates/orders-${ids[1]}-cert`;
+        const certLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslCertificates/orders-${SCOPE}-${ids[1]}-cert`;
         assert.deepEqual(one(second, named("orders-test-proxy")).inputs["sslCertificates"], [certLink], "the test proxy serves the candidate's cert");
         assert.deepEqual(one(second, named("orders-https-proxy")).inputs["sslCertificates"], [certLink], "production moves to it in the switch");
         const firstCert = one(first, byType(T.cert));
@@ -236,7 +247,7 @@ describe("gcp target (mocks): two deploys", () => {
         const policy = one(second, byType(T.tlsPolicy));
         assert.equal(policy.inputs["minTlsVersion"], "TLS_1_2");
         assert.ok(["MODERN", "RESTRICTED"].includes(String(policy.inputs["profile"])));
-        const policyLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslPolicies/orders-tls`;
+        const policyLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslPolicies/orders-${SCOPE}-tls`;
         for (const proxy of second.filter(byType(T.proxy))) assert.equal(proxy.inputs["sslPolicy"], policyLink, `${proxy.name} uses the policy`);
     });
 
@@ -247,18 +258,18 @@ describe("gcp target (mocks): two deploys", () => {
         const metadata = template.inputs["metadata"] as Record<string, string>;
         for (const [suffix, key] of [["credential", "repave-credential-secret"], ["previous", "repave-previous-credential-secret"]] as const) {
             const secret = one(second, named(`orders-${suffix}-secret`));
-            assert.equal(secret.inputs["secretId"], `orders-${ids[1]}-${suffix}`);
+            assert.equal(secret.inputs["secretId"], `orders-${SCOPE}-${ids[1]}-${suffix}`);
             const grant = one(second, named(`orders-${suffix}-access`));
             assert.equal(grant.inputs["role"], "roles/secretmanager.secretAccessor");
             assert.equal(grant.inputs["secretId"], secret.inputs["secretId"], "the grant is on this generation's secret");
             assert.equal(grant.inputs["member"], member);
             const version = one(second, named(`orders-${suffix}-version`));
             assert.ok(isSecretValue(version.inputs["secretData"]), "the credential is stored as a Pulumi secret (I8)");
-            assert.equal(version.inputs["secret"], `projects/${project}/secrets/orders-${ids[1]}-${suffix}`);
-            assert.equal(metadata[key], `projects/${project}/secrets/orders-${ids[1]}-${suffix}/versions/1`, `the instances find ${suffix} through ${key}`);
+            assert.equal(version.inputs["secret"], `projects/${project}/secrets/orders-${SCOPE}-${ids[1]}-${suffix}`);
+            assert.equal(metadata[key], `projects/${project}/secrets/orders-${SCOPE}-${ids[1]}-${suffix}/versions/1`, `the instances find ${suffix} through ${key}`);
         }
         assert.ok(String(account.inputs["accountId"]).length <= 30 && String(account.inputs["accountId"]).includes(ids[1]));
-        assert.equal((template.inputs["serviceAccount"] as { email: string }).email, `orders-${ids[1]}@${project}.iam.gserviceaccount.com`);
+        assert.equal((template.inputs["serviceAccount"] as { email: string }).email, `orders-${SCOPE}-${ids[1]}@${project}.iam.gserviceaccount.com`);
         const iamTypes = [...new Set(second.map((r) => r.type))].filter((t) => /iam/i.test(t));
         assert.deepEqual(iamTypes, [T.secretIam], "no project-wide or other IAM grants");
         assert.equal(second.filter(byType(T.secretIam)).length, 2, "no grant on the stable secret: instances never read what callers use");
@@ -276,7 +287,7 @@ describe("gcp target (mocks): two deploys", () => {
         assert.equal(one(second, byType(T.backend)).inputs["connectionDrainingTimeoutSec"], 15);
         const retirement = one(second, byType(T.retirement));
         assert.equal(retirement.inputs["waitSeconds"], 120 + 15);
-        assert.ok(String(retirement.inputs["backendService"]).endsWith(`/backendServices/orders-${ids[1]}`));
+        assert.ok(String(retirement.inputs["backendService"]).endsWith(`/backendServices/orders-${SCOPE}-${ids[1]}`));
     });
 
     it("monitors production with the first positive probe, after the switch, with a masked secret credential", () => {
@@ -349,6 +360,37 @@ describe("gcp target: callers keep working across the switch (one secret, versio
     it("no caller and no uptime check is handed a credential production refuses, on the second and the third deploy", () => {
         assertCallersKeepWorking(timeline(1));
         assertCallersKeepWorking(timeline(2));
+    });
+});
+
+describe("gcp target: two stacks, one project (names carry the stack)", () => {
+    const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
+    let staging: Registration[] = [];
+    let production: Registration[] = [];
+    let longest: Registration[] = [];
+    before(async () => {
+        freshProject();
+        // The same spec, image and deploy id: under `pinned` only the stack tells the two apart.
+        staging = await deploy(1, pinned, "same-deploy", "staging");
+        production = await deploy(1, pinned, "same-deploy", "production");
+        longest = await deploy(1, parseApiSpecs([{ ...specInput, name: "a-twenty-four-char-api-x" }])[0], "deploy-long", "staging");
+    });
+
+    it("asks for no physical name the other stack holds, generation names included (their ids carry the stack)", () => {
+        assertTwoStacksOneAccount(staging, production, GCP_NAME_RULES);
+        assert.notEqual(generationOf(staging), generationOf(production));
+        assert.deepEqual(names.refusals, [], "the project refused a name");
+    });
+
+    it("keeps every name within its resource's rules (RFC 1035, 63; service accounts 30; base instance names 58)", () => {
+        assert.deepEqual(names.refusals, []);
+        const account = String(one(longest, byType(T.account)).inputs["accountId"]);
+        assert.ok(account.length <= 30 && account.startsWith("a-twenty"), account);
+    });
+
+    it("keeps the names of a stack deployed before names carried the stack (I4: a rename would replace the URL map and address)", () => {
+        const isNamedFrontDoor: Pick = (r) => isFrontDoor(r) || r.name === "orders-credential-store";
+        assertExistingStacksKeepNames(staging, isNamedFrontDoor, GCP_NAME_RULES);
     });
 });
 

@@ -6,6 +6,7 @@
 // resource has resolved, so if the switch takes `gate.generation` as an input, the switch is registered after
 // the gate's outputs exist - the same order the engine will create them in.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
@@ -16,6 +17,20 @@ export interface Registration {
     name: string;
     inputs: Record<string, unknown>;
     custom: boolean;
+    /** What the SDK sent the engine beside the inputs (the mocks' newResource does not see these). */
+    urn: string;
+    ignoreChanges: string[];
+    /** URNs of the resources this one depends on (inputs and dependsOn, components expanded to their children). */
+    dependencies: string[];
+}
+
+/** The part of the SDK's registration request these checks read (gRPC RegisterResourceRequest). */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getIgnorechangesList(): string[];
+    getDependenciesList(): string[];
 }
 
 export interface MockOptions {
@@ -50,11 +65,27 @@ async function settle(count: () => number): Promise<void> {
  */
 export async function runWithMocks(build: () => void, options: MockOptions = {}, stack = "test"): Promise<Registration[]> {
     const registrations: Registration[] = [];
+    const requests = new Map<string, RegisterRequest>();
+    const urns = new Map<string, string>();
     await pulumi.runtime.setMocks(
         {
             newResource: (args: pulumi.runtime.MockResourceArgs) => {
                 const inputs = args.inputs as Record<string, unknown>;
-                registrations.push({ index: registrations.length, type: args.type, name: args.name, inputs, custom: args.custom ?? true });
+                const key = `${args.type}::${args.name}`;
+                const req = requests.get(key);
+                const registration = {
+                    index: registrations.length,
+                    type: args.type,
+                    name: args.name,
+                    inputs,
+                    custom: args.custom ?? true,
+                    urn: "",
+                    ignoreChanges: req?.getIgnorechangesList() ?? [],
+                    dependencies: req?.getDependenciesList() ?? [],
+                };
+                // The URN is the monitor's answer: known once this registration returns.
+                Object.defineProperty(registration, "urn", { get: () => urns.get(key) ?? "", enumerable: true });
+                registrations.push(registration);
                 // `id` is set for a read of an existing object (Resource.get), empty for a registration.
                 const extra = options.outputs?.({ type: args.type, name: args.name, inputs, id: args.id || undefined }) ?? {};
                 // A provider's id where the mocks name one (a GCP secret's is its resource name), else a placeholder.
@@ -67,6 +98,18 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
         stack,
         false,
     );
+    // The mock monitor hands newResource the inputs only; keep the rest of each request for the checks.
+    type Callback = (err: unknown, resp?: { getUrn(): string }) => void;
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource(req: RegisterRequest, cb: Callback): unknown } }).getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, cb) => {
+        const key = `${req.getType()}::${req.getName()}`;
+        requests.set(key, req);
+        return register(req, (err, resp) => {
+            if (resp) urns.set(key, resp.getUrn());
+            cb(err, resp);
+        });
+    };
     build();
     await settle(() => registrations.length);
     return registrations;
@@ -92,12 +135,23 @@ export async function completeRun(
         options,
         stack,
     );
-    await new Promise<void>((resolve) => component!.generation.apply(() => resolve()));
+    // A mock that throws (an assertion on an invoke's inputs) leaves the program waiting: fail, do not hang.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+        new Promise<void>((resolve) => component!.generation.apply(() => resolve())),
+        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`the program did not finish within 60 s (${registrations.length} registrations)`)), 60_000))),
+    ]).finally(() => clearTimeout(timer));
     await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return registrations;
 }
 
 export type Pick = (r: Registration) => boolean;
+
+/**
+ * The stack's mark in AWS and GCP physical names, as the tests expect it: 6 hex of sha256("<project>\n<stack>\n<api>")
+ * (said here on its own, not imported, so the expectation does not follow the code it checks).
+ */
+export const stackMark = (project: string, stack: string, api: string): string => createHash("sha256").update(`${project}\n${stack}\n${api}`).digest("hex").slice(0, 6);
 
 export const byType = (...types: string[]): Pick => (r) => types.includes(r.type);
 
@@ -214,4 +268,34 @@ export function assertCallersKeepWorking(t: CredentialTimeline): void {
     assert.deepEqual([state.reference], own, "the reference ends on the candidate's own credential");
     for (const [name, credential] of Object.entries(state.monitors)) assert.equal(credential, state.reference, `monitor ${name} ends on the new credential`);
     for (const credential of t.refused) assert.ok(!t.accepts(t.candidate).includes(credential), `the candidate accepts a credential it must refuse`);
+}
+
+/** Every physical name a run asks for, by the name rules of its cloud: `type field value`. */
+export function physicalNames(run: Registration[], rules: Record<string, { field: string }[]>): string[] {
+    return run.flatMap((r) => (rules[r.type] ?? []).flatMap((rule) => (typeof r.inputs[rule.field] === "string" ? [`${r.type} ${rule.field} ${String(r.inputs[rule.field])}`] : [])));
+}
+
+/**
+ * "Two stacks, one account": the same spec deployed by two stacks into one account or project asks for no physical
+ * name twice (cloud names are per account or project; the second create would fail with "already exists").
+ */
+export function assertTwoStacksOneAccount(a: Registration[], b: Registration[], rules: Record<string, { field: string }[]>): void {
+    const first = new Set(physicalNames(a, rules));
+    assert.ok(first.size > 0, "no named resources to compare");
+    const shared = physicalNames(b, rules).filter((n) => first.has(n));
+    assert.deepEqual(shared, [], "two stacks of one spec ask for the same physical names");
+}
+
+/**
+ * Existing stacks keep their names: every named front-door resource ignores changes of its name, so a stack
+ * deployed before names carried the stack is not renamed - renaming would replace it (I4).
+ */
+export function assertExistingStacksKeepNames(run: Registration[], isFrontDoor: Pick, rules: Record<string, { field: string }[]>): void {
+    const named = run.filter((r) => isFrontDoor(r) && (rules[r.type] ?? []).some((rule) => typeof r.inputs[rule.field] === "string"));
+    assert.ok(named.length > 0, "no named front-door resources");
+    for (const r of named) {
+        for (const rule of rules[r.type]!) {
+            assert.ok(r.ignoreChanges.includes(rule.field), `${r.type} ${r.name}: a stack deployed before would have its ${rule.field} changed (and the resource replaced)`);
+        }
+    }
 }
