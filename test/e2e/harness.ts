@@ -297,13 +297,14 @@ export interface LoadReport {
  * Steady HTTPS load on loopback with autocannon, bounded in time and stopped by `stop()`. The credential is read
  * per request from `credential()`, as a client that refreshes its secret after each changeover would.
  */
-export function startLoad(port: number, credential: () => string, maxSeconds = 240, host = "127.0.0.1"): { stop: () => Promise<LoadReport> } {
+export function startLoad(port: number, credential: () => string, maxSeconds = 240, host = "127.0.0.1", overallRate?: number): { stop: () => Promise<LoadReport> } {
     let finish: (r: autocannon.Result) => void = () => undefined;
     const done = new Promise<autocannon.Result>((res) => (finish = res));
     const instance = autocannon({
         url: `https://${host}:${port}`,
         connections: 8,
         duration: maxSeconds,
+        ...(overallRate ? { overallRate } : {}),
         servername: "localhost",
         requests: [
             {

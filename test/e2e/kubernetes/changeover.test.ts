@@ -11,6 +11,8 @@ const skip = skipReason();
 if (skip) console.log(`kubernetes e2e SKIPPED: ${skip}`);
 const repository = (cluster: ClusterEnv) => `${cluster.registry}/repave/sample-api`;
 const name = "repave/sample-api";
+/** Requests per second of the steady load: bounded (the machine is shared), yet thousands of requests per repave. */
+const rate = Number(process.env["REPAVE_K8S_LOAD_RATE"] ?? 400);
 
 /** Waits until `check` holds (Kubernetes deletes pods asynchronously after the engine deleted their Deployment). */
 async function eventually(what: string, check: () => boolean, seconds = 90): Promise<void> {
@@ -102,7 +104,7 @@ describe("kubernetes: repaves under steady HTTPS load through the production Nod
         const ca = await stack.caPem();
         const port = stack.nodePort();
         let credential = await stack.credential();
-        const load = startLoad(port, () => credential);
+        const load = startLoad(port, () => credential, 600, "127.0.0.1", rate);
         // A second client: one keep-alive TLS connection pool (verified against the CA), sequential requests, with
         // the credential it held when each repave started, kept across that repave's switch.
         const sticky = keepAliveClient(port, ca, credential);
@@ -155,7 +157,7 @@ describe("kubernetes: a candidate that fails a negative probe in the gate Job", 
         const credential = await stack.credential();
         const ca = await stack.caPem();
         const port = stack.nodePort();
-        const load = startLoad(port, () => credential);
+        const load = startLoad(port, () => credential, 600, "127.0.0.1", rate);
         try {
             // A build that serves unauthenticated callers: the gate Job's negative probes must stop it.
             const { readFileSync } = await import("node:fs");
@@ -166,7 +168,8 @@ describe("kubernetes: a candidate that fails a negative probe in the gate Job", 
             await registry.addLayer(name, "1.1.0", stack.namespaceTag(), { "app/server.mjs": server });
             const bad = await stack.up();
             assert.notEqual(bad.code, 0, "the update fails at the gate");
-            assert.match(bad.out, /gate/i);
+            console.log(`failed update, its gate lines:\n${bad.out.split("\n").filter((l) => /gate|FAILED|unauthenticated/i.test(l)).slice(0, 20).join("\n")}`);
+            assert.match(bad.out, /hello-gate/, "the gate Job failed the update");
             const during = await call(port, ca, credential);
             assert.equal(during.status, 200);
             assert.equal(during.generation, live.generation, "production still on the last good generation");
