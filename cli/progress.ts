@@ -13,7 +13,8 @@ export function stepOf(type: string, urn: string, op: OpType): Step | undefined 
     if (role === "switch") return "switch";
     if (role === "generation") {
         if (op === "delete" || op === "delete-replaced" || op === "discard-replaced") return "retire";
-        if (op === "create" || op === "create-replacement" || op === "replace") return "candidate";
+        // `replace` is the engine's bookkeeping step between create-replacement and delete-replaced: no work.
+        if (op === "create" || op === "create-replacement") return "candidate";
     }
     return undefined;
 }
