@@ -37,10 +37,27 @@ export interface Plan {
 const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
 const shortType = (type: string) => type.replace(/^pulumi-nodejs:dynamic\//, "");
 
-/** The api a resource belongs to: its component parent's name, which is the API name. */
-function apiOf(urn: string, apis: string[]): string | undefined {
-    const name = nameOf(urn);
-    return apis.find((api) => name === api || name.startsWith(`${api}-`));
+const isApiComponent = (urn: string) => /(?:^|\$)repave:[a-z]+:StatelessApi$/.test(urn.split("::")[2] ?? "");
+
+/**
+ * The API each resource belongs to: the name of the `repave:<target>:StatelessApi` component up its parent chain
+ * (every target names the component after the API). Not a name prefix: API `orders` must not take `orders-admin`'s
+ * resources, nor the stack `orders-api-dev`. Events without parents (older engines) fall back to the prefix.
+ */
+function ownership(steps: Array<{ urn: string; new?: { parent?: string }; old?: { parent?: string } }>): (urn: string, api: string) => boolean {
+    const parents = new Map(steps.map((s) => [s.urn, s.new?.parent || s.old?.parent || ""]));
+    const owner = (urn: string): string | undefined => {
+        for (let u: string | undefined = urn, hops = 0; u && hops < 64; u = parents.get(u), hops++) {
+            if (isApiComponent(u)) return nameOf(u);
+        }
+        return undefined;
+    };
+    const anyParents = [...parents.values()].some((p) => p !== "");
+    return (urn, api) => {
+        if (anyParents) return owner(urn) === api;
+        const name = nameOf(urn);
+        return name === api || name.startsWith(`${api}-`);
+    };
 }
 
 /** Front-door resources on every target: a repave must keep them (same or updated in place, never replaced). */
@@ -61,8 +78,9 @@ const text = (inputs: Inputs, key: string) => (typeof inputs?.[key] === "string"
 
 export function planFromEvents(stackName: string, events: EngineEvent[], live: ApiFacts[], apiNames: string[], changeSummary: Record<string, number>): Plan {
     const steps = events.flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []));
+    const belongs = ownership(steps);
     const apis = apiNames.map((api): ApiPlan => {
-        const mine = steps.filter((s) => apiOf(s.urn, [api]) && !/^repave:[a-z]+:StatelessApi$/.test(s.type));
+        const mine = steps.filter((s) => belongs(s.urn, api) && !/^repave:[a-z]+:StatelessApi$/.test(s.type));
         const bucket = (...ops: string[]) =>
             mine.filter((s) => ops.includes(s.op)).map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }));
         const replaced = bucket("replace", "create-replacement").filter((c, i, all) => all.findIndex((x) => x.name === c.name) === i);

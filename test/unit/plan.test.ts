@@ -27,6 +27,39 @@ const live: ApiFacts = {
     generationCreatedAt: "2026-11-20T00:00:00Z",
 };
 
+/** An event in the engine's real shape: the URN carries the parent's type chain, `new.parent` the parent's URN. */
+const child = (op: string, type: string, name: string, api: string, inputs: Record<string, unknown> = {}): EngineEvent => {
+    const parent = `urn:pulumi:prod::repave::repave:local:StatelessApi::${api}`;
+    const urn = `urn:pulumi:prod::repave::repave:local:StatelessApi$${type}::${name}`;
+    return { sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn, type, provider: "", new: { inputs, outputs: {}, type, urn, id: "", parent, provider: "" } } } } as unknown as EngineEvent;
+};
+const component = (api: string): EngineEvent =>
+    ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op: "same", urn: `urn:pulumi:prod::repave::repave:local:StatelessApi::${api}`, type: "repave:local:StatelessApi", provider: "", new: { inputs: {}, outputs: {}, type: "repave:local:StatelessApi", urn: "", id: "", parent: "urn:pulumi:prod::repave::pulumi:pulumi:Stack::repave-prod", provider: "" } } } }) as unknown as EngineEvent;
+
+describe("repave plan: which API owns a resource", () => {
+    it("follows the parent chain to the API's component, not a name prefix (orders vs orders-admin)", () => {
+        const gen = "pulumi-nodejs:dynamic/local:Generation";
+        const events = [
+            ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op: "same", urn: "urn:pulumi:prod::repave::pulumi:pulumi:Stack::orders-api-prod", type: "pulumi:pulumi:Stack", provider: "", new: { inputs: {}, outputs: {}, type: "pulumi:pulumi:Stack", urn: "", id: "", parent: "", provider: "" } } } }) as unknown as EngineEvent,
+            component("orders"),
+            component("orders-admin"),
+            child("same", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-front-door", "orders"),
+            child("create-replacement", gen, "orders-generation", "orders", { generation: "gbbbbbb" }),
+            child("same", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-admin-front-door", "orders-admin"),
+            child("replace", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-admin-front-door", "orders-admin"),
+            child("create-replacement", gen, "orders-admin-generation", "orders-admin", { generation: "gccccccc" }),
+        ];
+        const plan = planFromEvents("prod", events, [], ["orders", "orders-admin"], {});
+        const orders = plan.apis.find((a) => a.api === "orders")!;
+        const admin = plan.apis.find((a) => a.api === "orders-admin")!;
+        assert.deepEqual(orders.kept.map((k) => k.name), ["orders-front-door"], "not the stack, not orders-admin's front door");
+        assert.deepEqual(orders.replaced.map((r) => r.name), ["orders-generation"]);
+        assert.equal(orders.frontDoorKept, true, "orders' front door is kept even though orders-admin's is replaced");
+        assert.equal(admin.frontDoorKept, false);
+        assert.deepEqual(admin.replaced.map((r) => r.name).sort(), ["orders-admin-front-door", "orders-admin-generation"]);
+    });
+});
+
 describe("repave plan from engine events", () => {
     it("an AWS repave: generation replaced (from its tags), new AMI from the gate, ALB and listeners kept", () => {
         const tags = { "repave:api": "orders", "repave:generation": "gbbbbbb" };
