@@ -13,11 +13,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
 import { DriverError, exitCodes } from "./errors.ts";
+import { deleteObjects, orphanedObjects } from "./kubernetes-orphans.ts";
 
 export interface RecoverReport {
     lockCleared: boolean;
     pendingOperations: number;
     reapedGenerations: string[];
+    /** Kubernetes objects the killed run's pending creates had made, deleted from the cluster (cli/kubernetes-orphans.ts). */
+    deletedObjects: string[];
 }
 
 /** What the DIY backend writes into `.pulumi/locks/<org>/<project>/<stack>/<id>.json` (pkg/backend/diy/lock.go). */
@@ -102,7 +105,10 @@ export async function recover(stack: Stack, options: { force?: boolean } = {}): 
         }
     }
     const before = await stack.exportStack();
-    const pendingOperations = ((before.deployment as { pending_operations?: unknown[] }).pending_operations ?? []).length;
+    const pending = (before.deployment as { pending_operations?: Parameters<typeof orphanedObjects>[0] }).pending_operations ?? [];
+    const pendingOperations = pending.length;
+    // Before the pending creates are cleared: afterwards nothing would ever name the objects they made.
+    const deletedObjects = deleteObjects(orphanedObjects(pending, (before.deployment as { resources?: Parameters<typeof orphanedObjects>[1] }).resources ?? []));
     if (pendingOperations > 0) {
         await stack.refresh({ clearPendingCreates: true, onOutput: () => undefined });
     }
@@ -120,5 +126,5 @@ export async function recover(stack: Stack, options: { force?: boolean } = {}): 
     for (const dir of stateDirs) {
         reapedGenerations.push(...(await reapGenerations(dir, (generation) => !known.has(generation))));
     }
-    return { lockCleared, pendingOperations, reapedGenerations };
+    return { lockCleared, pendingOperations, reapedGenerations, deletedObjects };
 }

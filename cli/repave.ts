@@ -183,7 +183,8 @@ async function main(argv: string[]): Promise<number> {
             console.error(
                 `recovered ${values.stack}: lock ${report.lockCleared ? "cleared" : "was free"}, ` +
                     `${report.pendingOperations} pending operation(s) cleared, ` +
-                    `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}. ` +
+                    `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}, ` +
+                    `${report.deletedObjects.length} orphaned Kubernetes object(s) deleted${report.deletedObjects.length ? ` (${report.deletedObjects.join(", ")})` : ""}. ` +
                     `Now run the update again.`,
             );
             return exitCodes.ok;

@@ -261,6 +261,24 @@ export function collect(child: ChildProcess): Promise<RunResult> {
     return new Promise((res) => child.on("close", (code, signal) => res({ code, signal, out })));
 }
 
+/** Starts `pulumi up` and SIGKILLs its process group as soon as its output matches `when`. */
+export async function upKilledWhen(stack: LocalStack, when: RegExp): Promise<string> {
+    const child = stack.spawnPulumi(["up", "--yes", "--skip-preview", "--stack", stack.stack]);
+    let seen = "";
+    let killed = false;
+    child.stdout!.on("data", (d: Buffer) => {
+        seen += d.toString();
+        if (!killed && when.test(seen)) {
+            killed = true;
+            process.kill(-child.pid!, "SIGKILL");
+        }
+    });
+    const result = await collect(child);
+    if (!killed) throw new Error(`never reached ${when}; the run ended with ${result.code}:\n${seen}`);
+    if (result.signal !== "SIGKILL") throw new Error(`the run ended with ${result.signal ?? result.code}, not SIGKILL`);
+    return seen;
+}
+
 /** Processes on this machine whose command line carries `marker` (the local target tags each one). */
 export function processesWith(marker: string): number[] {
     const pids: number[] = [];

@@ -1,25 +1,7 @@
 // I3 with the harshest interruption: SIGKILL of the whole `pulumi up` process group mid-changeover.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { collect, LocalStack, processesWith, startLoad } from "./harness.ts";
-
-/** Starts `pulumi up` and SIGKILLs its process group as soon as its output matches `when`. */
-async function upKilledWhen(stack: LocalStack, when: RegExp): Promise<string> {
-    const child = stack.spawnPulumi(["up", "--yes", "--skip-preview", "--stack", stack.stack]);
-    let seen = "";
-    let killed = false;
-    child.stdout!.on("data", (d: Buffer) => {
-        seen += d.toString();
-        if (!killed && when.test(seen)) {
-            killed = true;
-            process.kill(-child.pid!, "SIGKILL");
-        }
-    });
-    const result = await collect(child);
-    assert.ok(killed, `never reached ${when}; the run ended with ${result.code}:\n${seen}`);
-    assert.equal(result.signal, "SIGKILL");
-    return seen;
-}
+import { LocalStack, processesWith, startLoad, upKilledWhen } from "./harness.ts";
 
 for (const [stage, when] of [
     ["while the candidate generation is being created", /hello-generation\s+creating replacement/],
