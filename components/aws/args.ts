@@ -237,6 +237,8 @@ export function generationPin(amiId: string, target: AwsTarget): string {
         app: target.app ? { install: known(target.app.install), start: known(target.app.start) } : null,
         ssmSessionManager: target.ssmSessionManager,
         domains: target.domains,
+        // The target group's deregistration delay: an attribute of a generation resource like the others here.
+        drainSeconds: target.spec.drainSeconds,
     };
     return `${amiId}+aws:${createHash("sha256").update(JSON.stringify(shape)).digest("hex").slice(0, 16)}`;
 }

@@ -55,6 +55,17 @@ const hints: Record<string, string> = {
     notificationChannels: "list channel ids from `gcloud beta monitoring channels list`",
 };
 
+/**
+ * What a GCP generation is built from beyond the shared spec (generationShape): every field is an input of its
+ * instance template, group, health check, backend service or retirement. It goes into the generation id, so a
+ * change is a new generation: an instance template is immutable, and under `pinned`/`max-age` the same name with
+ * another machine type or network would be a replacement under the same name (409 alreadyExists, I1).
+ */
+export function generationShapeOf(spec: StatelessApiSpec, target: GcpArgs): Record<string, unknown> {
+    const { project, region, network, subnetwork, machineType, propagationSeconds } = target;
+    return { project, region, network, subnetwork: subnetwork ?? null, machineType, propagationSeconds, drainSeconds: spec.drainSeconds };
+}
+
 /** What the GCP target needs from a spec beyond spec.ts's own rules. `at` is the spec's path in the config. */
 export function gcpSpecProblems(spec: StatelessApiSpec, at: string): string[] {
     const problems: string[] = [];

@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beginChangeover } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
-import { checkGcpArgs, type GcpArgs, type GcpArgsInput } from "./config.ts";
+import { checkGcpArgs, generationShapeOf, type GcpArgs, type GcpArgsInput } from "./config.ts";
 import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
 import { createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createGeneration, gcpLabels } from "./generation.ts";
@@ -119,7 +119,7 @@ export class StatelessApi extends pulumi.ComponentResource {
 
         // 1. Resolve the newest image of the family and pin it: the generation id is derived from it.
         const image = await latestImageOfFamily(spec.image.family, spec.image.project, { parent: this });
-        const changeover = beginChangeover(spec, image.selfLink, { deployId, scoped: true });
+        const changeover = beginChangeover(spec, image.selfLink, { deployId, scoped: true, shape: generationShapeOf(spec, target) });
 
         // 2. Front door: created once, unchanged by a repave (I4).
         const frontDoor = createFrontDoor(name, this, changeover, target);

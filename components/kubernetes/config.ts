@@ -73,6 +73,27 @@ const hints: Record<string, string> = {
     monitorSchedule: "write five cron fields, e.g. */5 * * * *",
 };
 
+/**
+ * What a Kubernetes generation is built from beyond the shared spec (generationShape): every field is an input of
+ * its Deployment, Secrets, Certificate or gate Jobs (drain in preStop and the grace period, the issuer, where it
+ * runs and with what, how the gate reaches it). It goes into the generation id, so a change is a new generation,
+ * never an in-place change of the live Deployment (I1) - under `pinned`/`max-age` too.
+ */
+export function generationShapeOf(spec: StatelessApiSpec, target: KubernetesArgs): Record<string, unknown> {
+    const { namespace, servicePort, certManager, gateFromDeployer, imagePullSecrets, serviceAccountName, probeImage, gateSettleSeconds } = target;
+    return {
+        namespace,
+        servicePort,
+        certManager: certManager ?? null,
+        gateFromDeployer,
+        imagePullSecrets,
+        serviceAccountName: serviceAccountName ?? null,
+        probeImage,
+        gateSettleSeconds,
+        drainSeconds: spec.drainSeconds,
+    };
+}
+
 /** Validates one API's Kubernetes args against its spec; returns the parsed args or the problems, by path. */
 export function checkKubernetesArgs(spec: StatelessApiSpec, raw: unknown, where: { spec: string; args: string }): { args?: KubernetesArgs; problems: string[] } {
     const problems: string[] = [];

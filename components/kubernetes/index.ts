@@ -17,7 +17,7 @@ import { beginChangeover } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { checkScan } from "../scan.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
-import { checkKubernetesArgs, type KubernetesArgs, type KubernetesArgsInput } from "./config.ts";
+import { checkKubernetesArgs, generationShapeOf, type KubernetesArgs, type KubernetesArgsInput } from "./config.ts";
 import { createCredentialReference, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
 import { createGeneration, labelKeys } from "./generation.ts";
@@ -115,7 +115,7 @@ export class StatelessApi extends pulumi.ComponentResource {
 
         // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
         const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
-        const changeover = beginChangeover(spec, image.reference, { deployId });
+        const changeover = beginChangeover(spec, image.reference, { deployId, shape: generationShapeOf(spec, target) });
         // The image gate. The deployer-side gate checks it before its probes; the in-cluster gate Job cannot read
         // the pipeline's report, so this deploy refuses the image here, before the candidate exists.
         const scan = scanInputs(spec, image.reference);

@@ -441,6 +441,9 @@ describe("aws target: two successive deploys", () => {
         assert.notEqual(await idOf(1, "deploy-c"), same1, "a newer AMI is a new generation");
         // An AWS-only setting of the instances is a new generation too, never an in-place update of the live ASG (I1).
         assert.notEqual(await idOf(0, "deploy-d", { ...awsArgs, instanceType: "m7g.large" }), same1);
+        // The drain is the target group's deregistration delay: a generation attribute too.
+        const slowerDrain = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" }, drainSeconds: 120 }])[0]!;
+        assert.notEqual(one((await deploy(0, slowerDrain, "deploy-e")).run, isMainGate, "gate").inputs["generation"], same1, "a new drainSeconds is a new generation");
     });
 });
 

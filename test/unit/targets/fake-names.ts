@@ -59,15 +59,28 @@ export const GCP_NAME_RULES: Record<string, NameRule[]> = {
     "gcp:secretmanager/secret:Secret": [{ field: "secretId", max: 255, pattern: /^[A-Za-z0-9_-]+$/, source: "Secret Manager API, projects.secrets.create: secretId" }],
 };
 
+/**
+ * Resources that cannot change: a different input is a replacement, created before the old one is deleted, under
+ * the same name - which the cloud refuses.
+ */
+export const GCP_IMMUTABLE: Record<string, string> = {
+    "gcp:compute/instanceTemplate:InstanceTemplate":
+        "instance templates cannot be updated (Compute API: instanceTemplates has insert and delete, no update; terraform-provider-google " +
+        "resource_compute_instance_template.go marks every argument ForceNew): a changed template under the same name is 409 alreadyExists",
+};
+
 export class CloudNames {
     private readonly owners = new Map<string, string>();
+    private readonly shapes = new Map<string, string>();
     /** What the cloud would have refused: "already exists" across stacks, and names outside a resource's rules. */
     readonly refusals: string[] = [];
 
     private readonly rules: Record<string, NameRule[]>;
+    private readonly immutable: Record<string, string>;
 
-    constructor(rules: Record<string, NameRule[]>) {
+    constructor(rules: Record<string, NameRule[]>, immutable: Record<string, string> = {}) {
         this.rules = rules;
+        this.immutable = immutable;
     }
 
     /** A create in `stack` (the engine's stack; a physical name is per account or project, whatever the stack). */
@@ -82,6 +95,13 @@ export class CloudNames {
             const owner = this.owners.get(key);
             if (owner !== undefined && owner !== stack) this.refusals.push(`${type} "${name}" of stack ${stack}: already exists (stack ${owner} has it)`);
             this.owners.set(key, owner ?? stack);
+            const why = this.immutable[type];
+            if (why !== undefined) {
+                const shape = JSON.stringify(inputs);
+                const before = this.shapes.get(key);
+                if (before !== undefined && before !== shape) this.refusals.push(`${type} "${name}": ${why}`);
+                this.shapes.set(key, shape);
+            }
         }
     }
 }

@@ -6,11 +6,11 @@ import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
-import { StatelessApi, parseGcpConfig } from "../../../components/gcp/index.ts";
+import { StatelessApi, parseGcpConfig, type GcpArgsInput } from "../../../components/gcp/index.ts";
 import { credentialProvider } from "../../../components/gcp/credential.ts";
 import { retirementProvider } from "../../../components/gcp/retirement.ts";
 import { FakeSecretManager } from "./fake-gcp-secret-manager.ts";
-import { CloudNames, GCP_NAME_RULES } from "./fake-names.ts";
+import { CloudNames, GCP_IMMUTABLE, GCP_NAME_RULES } from "./fake-names.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
@@ -85,7 +85,11 @@ const unwrap = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
 /** One Secret Manager per test account: what a deploy adds, the next deploy reads. */
 let secretManager = new FakeSecretManager();
 /** The project's physical names: a second stack asking for a name the first holds is "already exists". */
-let names = new CloudNames(GCP_NAME_RULES);
+let names = new CloudNames(GCP_NAME_RULES, GCP_IMMUTABLE);
+/** The versions added so far, by logical name, secret and data: what an unchanged re-registration answers. */
+let versionsAdded = new Map<string, { name: string; version: string }>();
+/** Each generation's credential as first created (the engine keeps a resource's outputs while its diff says no change). */
+let credentialsMinted = new Map<string, Record<string, unknown>>();
 /** The versions each run added to the stable secret, in order (what `latest` became). */
 let latestMoves: { name: string; latest: string }[] = [];
 /** The mark of this file's default stack ("test" of project "repave") in the names of the API "orders". */
@@ -109,14 +113,25 @@ function providerOutputs(r: { type: string; name: string; inputs: Record<string,
     }
     if (r.type === T.secretVersion) {
         const secret = String(r.inputs["secret"]);
-        Object.assign(out, secretManager.addVersion(secret, String(unwrap(r.inputs["secretData"]))));
+        const data = String(unwrap(r.inputs["secretData"]));
+        // A later deploy registering the same version again (same generation) is no change, not a new version.
+        const key = `${r.name}\n${secret}\n${data}`;
+        const same = versionsAdded.get(key);
+        if (same) return { ...out, ...same };
+        const added = secretManager.addVersion(secret, data);
+        versionsAdded.set(key, added);
+        Object.assign(out, added);
         if (secret === STORE) latestMoves.push({ name: r.name, latest: secretManager.access(STORE).secretData });
     }
     if (r.type === T.cert) out["expireTime"] = "2027-03-01T00:00:00Z";
     if (r.type === T.uptime) out["uptimeCheckId"] = "orders-uptime-1";
     if (r.type === T.credential) {
-        out["value"] = credentialOf(String(r.inputs["generation"]));
-        out["createdAt"] = "2026-11-30T00:00:00Z";
+        // The provider's diff compares api and generation only (credential.ts): the same generation again is no
+        // change, and keeps the `previous` it was created with, whatever the reference holds now.
+        const generation = String(r.inputs["generation"]);
+        const minted = credentialsMinted.get(generation) ?? { value: credentialOf(generation), createdAt: "2026-11-30T00:00:00Z", previous: r.inputs["previous"] };
+        credentialsMinted.set(generation, minted);
+        Object.assign(out, minted);
     }
     return out;
 }
@@ -131,13 +146,15 @@ const imageOf = (n: number) => ({
 /** A new, empty project: the next deploy is the stack's first. */
 function freshProject(): void {
     secretManager = new FakeSecretManager();
-    names = new CloudNames(GCP_NAME_RULES);
+    versionsAdded = new Map();
+    credentialsMinted = new Map();
+    names = new CloudNames(GCP_NAME_RULES, GCP_IMMUTABLE);
 }
 
-function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test"): Promise<Registration[]> {
+function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test", gcp: GcpArgsInput = gcpArgs): Promise<Registration[]> {
     latestMoves = [];
     return completeRun(
-        () => new StatelessApi(specArg.name, { spec: specArg, gcp: gcpArgs, deployId }),
+        () => new StatelessApi(specArg.name, { spec: specArg, gcp, deployId }),
         {
             outputs: providerOutputs,
             call: (token, inputs) => {
@@ -392,6 +409,34 @@ describe("gcp target: two stacks, one project (names carry the stack)", () => {
         const isNamedFrontDoor: Pick = (r) => isFrontDoor(r) || r.name === "orders-credential-store";
         assertExistingStacksKeepNames(staging, isNamedFrontDoor, GCP_NAME_RULES);
     });
+});
+
+describe("gcp target: the generation id covers every setting that shapes a generation", () => {
+    const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
+    const changes: [string, GcpArgsInput, typeof pinned][] = [
+        ["machineType", { ...gcpArgs, machineType: "n2-standard-2" }, pinned],
+        ["network", { ...gcpArgs, network: "orders-vpc" }, pinned],
+        ["subnetwork", { ...gcpArgs, subnetwork: "orders-europe-west1" }, pinned],
+        ["propagationSeconds", { ...gcpArgs, propagationSeconds: 300 }, pinned],
+        ["drainSeconds", gcpArgs, parseApiSpecs([{ ...specInput, repave: { policy: "pinned" }, drainSeconds: 60 }])[0]!],
+    ];
+    const runs = new Map<string, Registration[]>();
+    before(async () => {
+        freshProject();
+        runs.set("before", await deploy(1, pinned, "d1"));
+        for (const [what, gcp, specArg] of changes) runs.set(what, await deploy(1, specArg, `d-${what}`, "test", gcp));
+    });
+
+    it("a pinned redeploy with nothing changed keeps its generation", async () => {
+        assert.equal(generationOf(await deploy(1, pinned, "d-again")), generationOf(runs.get("before")!));
+    });
+
+    for (const [what] of changes) {
+        it(`a new ${what} is a new generation (a new instance template), never the live one changed in place`, () => {
+            assert.notEqual(generationOf(runs.get(what)!), generationOf(runs.get("before")!), `${what} changed under the same generation`);
+            assert.deepEqual(names.refusals, [], "the project refused a create");
+        });
+    }
 });
 
 describe("gcp target: what its dynamic resources do in the engine", () => {

@@ -117,10 +117,10 @@ function freshCluster(): void {
     cluster = new FakeCluster();
 }
 
-function deploy(n: number, kubernetes: KubernetesArgsInput = {}, calls: string[] = []): Promise<Registration[]> {
+function deploy(n: number, kubernetes: KubernetesArgsInput = {}, calls: string[] = [], specArg = spec, deployId = `deploy-${n}`): Promise<Registration[]> {
     promotions = [];
     return completeRun(
-        () => new StatelessApi("orders", { spec, kubernetes, imageResolver: resolverFor(n, calls), deployId: `deploy-${n}` }),
+        () => new StatelessApi("orders", { spec: specArg, kubernetes, imageResolver: resolverFor(n, calls), deployId }),
         { outputs: providerOutputs },
     );
 }
@@ -391,6 +391,39 @@ describe("kubernetes target: callers keep working across the switch (a Secret pe
     it("no caller and no monitor is handed a credential production refuses, on the second and the third deploy", () => {
         assertCallersKeepWorking(timeline(1));
         assertCallersKeepWorking(timeline(2));
+    });
+});
+
+describe("kubernetes target: the generation id covers every setting that shapes a generation", () => {
+    const pinned = parseApiSpecs([{ ...specInput, repave: { policy: "pinned" } }])[0]!;
+    const changes: [string, KubernetesArgsInput, typeof pinned][] = [
+        ["drainSeconds (preStop, grace period)", {}, parseApiSpecs([{ ...specInput, repave: { policy: "pinned" }, drainSeconds: 45 }])[0]!],
+        ["the cert-manager issuer", { certManager: { issuerName: "letsencrypt" } }, pinned],
+        ["another issuer", { certManager: { issuerName: "internal-ca", issuerKind: "Issuer" } }, pinned],
+        ["the namespace", { namespace: "orders" }, pinned],
+        ["the probe image (gate Jobs)", { probeImage: "node:24-alpine" }, pinned],
+        ["imagePullSecrets", { imagePullSecrets: ["registry"] }, pinned],
+        ["the service account", { serviceAccountName: "orders-api" }, pinned],
+    ];
+    const ids = new Map<string, string>();
+    before(async () => {
+        freshCluster();
+        ids.set("before", generationOf(await deploy(1, {}, [], pinned, "d1")));
+        ids.set("again", generationOf(await deploy(1, {}, [], pinned, "d2")));
+        for (const [what, k8s, specArg] of changes) ids.set(what, generationOf(await deploy(1, k8s, [], specArg, `d-${what}`)));
+    });
+
+    it("a pinned redeploy with nothing changed keeps its generation", () => {
+        assert.equal(ids.get("again"), ids.get("before"));
+    });
+
+    for (const [what] of changes) {
+        it(`a new ${what} is a new generation, never the live Deployment changed in place (I1)`, () => {
+            assert.notEqual(ids.get(what), ids.get("before"));
+        });
+    }
+    it("...and two of them are two generations", () => {
+        assert.notEqual(ids.get("the cert-manager issuer"), ids.get("another issuer"));
     });
 });
 
