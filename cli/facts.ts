@@ -42,12 +42,16 @@ export async function liveFacts(stack: Stack): Promise<ApiFacts[]> {
     return Object.entries(endpoints).map(([api, facts]) => ({ api, ...facts }));
 }
 
+/** Seconds since `iso`; NaN ("unknown") when the stack reports no date or one that does not parse. */
+const age = (iso: string | null | undefined, now: Date) => (iso && Number.isFinite(Date.parse(iso)) ? ageSeconds(iso, now) : Number.NaN);
+
 export function agesOf(f: ApiFacts, now = new Date()): Ages {
     return {
-        generationAge: ageSeconds(f.generationCreatedAt, now),
-        imageAge: ageSeconds(f.imageCreatedAt, now),
-        credentialAge: ageSeconds(f.credentialCreatedAt, now),
-        certRemaining: Math.round((new Date(f.certNotAfter).getTime() - now.getTime()) / 1000),
+        generationAge: age(f.generationCreatedAt, now),
+        imageAge: age(f.imageCreatedAt, now),
+        credentialAge: age(f.credentialCreatedAt, now),
+        // null or unparsable: NaN ("unknown"), never the epoch (which reads as long expired).
+        certRemaining: f.certNotAfter ? Math.round((Date.parse(f.certNotAfter) - now.getTime()) / 1000) : Number.NaN,
     };
 }
 

@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { durationMs } from "../components/spec.ts";
-import { AuditLog } from "./audit.ts";
+import { AuditLog, type AuditCommand } from "./audit.ts";
 import { DriverError, exitCodes } from "./errors.ts";
 import { ChangeoverProgress } from "./progress.ts";
 import { liveFacts } from "./facts.ts";
@@ -52,6 +52,9 @@ options:
   --min-cert-validity DUR  status: least certificate validity left (default 7d)`;
 
 class UsageError extends Error {}
+
+/** Set once a command starts: a failure of any command is an audit event too. */
+let failedCommand: { audit: AuditLog; started: number } | undefined;
 
 
 
@@ -118,7 +121,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (!command) throw new UsageError("a command is required");
     if (!["text", "md", "json"].includes(values.format)) throw new UsageError(`--format: "${values.format}" is not one of text, md, json`);
-    const audit = new AuditLog(values.stack, values["audit-file"]);
+    if (!["plan", "run", "status", "rollback", "recover", "engine"].includes(command)) throw new UsageError(`unknown command "${command}"`);
+    const audit = new AuditLog(values.stack, command as AuditCommand, values["audit-file"]);
+    failedCommand = { audit, started: Date.now() };
     const controller = new AbortController();
     cancelOnSignals(controller);
     const emit = (text: string) => {
@@ -158,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
             };
             const rows = statusOf(await liveFacts(await stack()), policy);
             if (rows.length === 0) throw new Error(`stack ${values.stack} serves no API yet (hint: repave run)`);
-            for (const r of rows) audit.write("status", r.problems.length ? "attention" : "ok", { api: r.api, generation: r.generation, details: { problems: r.problems, imageAge: r.imageAge, certExpiresIn: r.certExpiresIn } });
+            for (const r of rows) audit.write("status", r.problems.length ? "attention" : "ok", { api: r.api, generation: r.generation, durationSeconds: null, details: { problems: r.problems, ages: r.seconds } });
             emit(values.format === "json" ? JSON.stringify(rows, null, 2) : renderStatus(rows));
             return rows.some((r) => r.problems.length) ? exitCodes.attention : exitCodes.ok;
         }
@@ -207,7 +212,12 @@ main(process.argv.slice(2)).then(
             process.exit(exitCodes.usage);
         }
         console.error(`repave: ${err.message}`);
-        if (err instanceof DriverError) process.exit(err.exitCode);
-        process.exit(err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed);
+        const code = err instanceof DriverError ? err.exitCode : err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed;
+        try {
+            failedCommand?.audit.write("command", "failed", { durationSeconds: (Date.now() - failedCommand.started) / 1000, exitCode: code, details: { error: err.message.slice(0, 500) } });
+        } catch {
+            // the audit file itself cannot be written: the message above is all there is
+        }
+        process.exit(code);
     },
 );

@@ -59,20 +59,23 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
         audit.write("run.start", "started", { details: { reasons: ["every run repaves"] } });
     }
     const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
+    let updateVersion: number | null = null;
     try {
-        await stack.up({ onOutput: options.onOutput, onEvent: options.onEvent, signal: options.signal, ...(options.policyPacks?.length ? { policyPacks: options.policyPacks } : {}) });
+        const result = await stack.up({ onOutput: options.onOutput, onEvent: options.onEvent, signal: options.signal, ...(options.policyPacks?.length ? { policyPacks: options.policyPacks } : {}) });
+        updateVersion = result.summary.version ?? null;
     } catch (err) {
         if (options.signal?.aborted) {
             const summary = "cancelled: the engine stopped at a safe point; traffic stays on the generation that served before";
-            audit.write("run.update", "failed", { details: { error: summary, durationMs: Date.now() - started } });
+            audit.write("run.update", "failed", { durationSeconds: seconds(), exitCode: 130, details: { error: summary } });
             throw new CancelledError(summary);
         }
         const failure = classify(err, "repave run");
-        audit.write("run.update", "failed", { details: { error: failure.message, exitCode: failure.exitCode, durationMs: Date.now() - started } });
+        audit.write("run.update", "failed", { durationSeconds: seconds(), exitCode: failure.exitCode, details: { error: failure.message } });
         throw failure;
     }
     const after = await liveFacts(stack);
-    audit.write("run.update", "succeeded", { details: { durationMs: Date.now() - started } });
+    audit.write("run.update", "succeeded", { durationSeconds: seconds(), updateVersion, details: {} });
     for (const f of after) {
         const prior = before.find((b) => b.api === f.api);
         audit.write("run.changeover", "succeeded", {
@@ -81,7 +84,7 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
             details: {
                 from: prior?.generation ?? null,
                 to: f.generation,
-                image: { from: prior?.imageVersion ?? null, to: f.imageVersion, id: f.imageHash },
+                image: { from: prior?.imageVersion ?? null, to: f.imageVersion, id: f.imageHash, createdAt: f.imageCreatedAt },
                 certificate: { serial: f.certSerial, notAfter: f.certNotAfter },
                 credentialRotated: prior?.generation !== f.generation,
             },

@@ -18,13 +18,22 @@ export interface ApiStatus {
     credentialAge: string;
     certSerial: string;
     certExpiresIn: string;
+    /** The same ages in seconds (null: unknown), for machines: status --format json and the audit events. */
+    seconds: { generationAge: number | null; imageAge: number | null; credentialAge: number | null; certRemaining: number | null };
     problems: string[];
 }
+
+const known = (n: number) => (Number.isFinite(n) ? n : null);
+/** A fact that is not known (a null expiry, an unparsable date) reads "unknown" and needs attention, never the epoch. */
+const show = (n: number) => (Number.isFinite(n) ? humanDuration(n) : "unknown");
 
 export function statusOf(facts: ApiFacts[], policy: StatusPolicy, now = new Date()): ApiStatus[] {
     return facts.map((f) => {
         const a = agesOf(f, now);
         const problems: string[] = [];
+        for (const [what, value] of [["generation age", a.generationAge], ["image age", a.imageAge], ["credential age", a.credentialAge], ["certificate expiry", a.certRemaining]] as const) {
+            if (!Number.isFinite(value)) problems.push(`${what} unknown: the stack does not report it`);
+        }
         if (a.generationAge > policy.maxGenerationAge) problems.push(`generation is ${humanDuration(a.generationAge)} old (max ${humanDuration(policy.maxGenerationAge)}): repave`);
         if (a.credentialAge > policy.maxGenerationAge) problems.push(`credential is ${humanDuration(a.credentialAge)} old (max ${humanDuration(policy.maxGenerationAge)}): rotate`);
         if (a.imageAge > policy.maxImageAge) problems.push(`image ${f.imageVersion} is ${humanDuration(a.imageAge)} old (max ${humanDuration(policy.maxImageAge)}): publish a patched build`);
@@ -34,11 +43,12 @@ export function statusOf(facts: ApiFacts[], policy: StatusPolicy, now = new Date
             url: f.url,
             generation: f.generation,
             imageVersion: f.imageVersion,
-            generationAge: humanDuration(a.generationAge),
-            imageAge: humanDuration(a.imageAge),
-            credentialAge: humanDuration(a.credentialAge),
+            generationAge: show(a.generationAge),
+            imageAge: show(a.imageAge),
+            credentialAge: show(a.credentialAge),
             certSerial: f.certSerial,
-            certExpiresIn: humanDuration(a.certRemaining),
+            certExpiresIn: show(a.certRemaining),
+            seconds: { generationAge: known(a.generationAge), imageAge: known(a.imageAge), credentialAge: known(a.credentialAge), certRemaining: known(a.certRemaining) },
             problems,
         };
     });

@@ -142,9 +142,12 @@ describe("repave driver", () => {
         assert.equal(dur.code, exit.usage);
         assert.match(dur.out, /--if-older-than: "a week" is not a duration/);
         rmSync(auditFile, { force: true });
-        const missing = await stack.repave(["status", "--stack", "nope"]);
+        const missing = await repave("status", "--stack", "nope");
         assert.equal(missing.code, exit.notFound, missing.out);
         assert.match(missing.out, /stack "nope" does not exist/);
+        // A failed command is an audit event too, with its exit code.
+        const failed = readFileSync(auditFile, "utf8").trim().split("\n").map((l) => auditEventSchema.parse(JSON.parse(l)));
+        assert.deepEqual(failed.map((e) => [e.command, e.step, e.outcome, e.exitCode]), [["status", "command", "failed", exit.notFound]]);
     });
 
     it("says which kind of failure with its own exit code: gate failed (6), policy violation (7), backend unreadable (1, never 'nothing deployed')", async () => {
