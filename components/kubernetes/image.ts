@@ -104,10 +104,10 @@ export class RegistryResolver implements ImageResolver {
     private credentials(): string | undefined {
         if (this.options.authorization) return this.options.authorization;
         const { readFileSync } = process.getBuiltinModule("node:fs");
-        const { join } = process.getBuiltinModule("node:path");
-        const dir = process.env["DOCKER_CONFIG"] ?? join(process.env["HOME"] ?? "", ".docker");
+        const path = process.getBuiltinModule("node:path");
+        const dir = process.env["DOCKER_CONFIG"] ?? path.join(process.env["HOME"] ?? "", ".docker");
         try {
-            const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { auths?: Record<string, { auth?: string }> };
+            const config = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")) as { auths?: Record<string, { auth?: string }> };
             const auths = config.auths ?? {};
             const entry = auths[this.registry] ?? auths[`https://${this.registry}`];
             return entry?.auth ? `Basic ${entry.auth}` : undefined;

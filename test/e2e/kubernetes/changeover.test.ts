@@ -161,9 +161,9 @@ describe("kubernetes: a candidate that fails a negative probe in the gate Job", 
         try {
             // A build that serves unauthenticated callers: the gate Job's negative probes must stop it.
             const { readFileSync } = await import("node:fs");
-            const { join } = await import("node:path");
+            const path = await import("node:path");
             const { repoRoot } = await import("../harness.ts");
-            const server = readFileSync(join(repoRoot, "images/sample-api/1.1.0/server.mjs"), "utf8").replace('if (auth === "missing")', 'if (false && auth === "missing")');
+            const server = readFileSync(path.join(repoRoot, "images/sample-api/1.1.0/server.mjs"), "utf8").replace('if (auth === "missing")', 'if (false && auth === "missing")');
             assert.match(server, /false && auth/);
             await registry.addLayer(name, "1.1.0", stack.namespaceTag(), { "app/server.mjs": server });
             const bad = await stack.up();
