@@ -139,6 +139,29 @@ export function promotionOptions(
     return { ...base, dependsOn: after };
 }
 
+/**
+ * @internal How a component hands its validated arguments to its `initialize()`, where its asynchronous work
+ * runs. The SDK calls `initialize()` from inside the ComponentResource constructor (synchronously, up to its first
+ * await) and waits for it before a consumer's `dependsOn` on the component counts the component's children: work
+ * done after an await in the constructor is invisible to it. The arguments given to `super()` would also be sent to
+ * the engine as the component's inputs; this hands them over in memory instead: `put` right before `super()`,
+ * `take` first thing in `initialize()`.
+ */
+export class InitializeHandoff<T> {
+    private pending: T | undefined;
+
+    put(value: T): void {
+        this.pending = value;
+    }
+
+    take(): T {
+        const value = this.pending;
+        this.pending = undefined;
+        if (value === undefined) throw new Error("initialize() ran without its arguments: construct the component with new");
+        return value;
+    }
+}
+
 /** @internal The args of a dynamic resource: each field of its inputs may be an Input. */
 export type InputsOf<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 

@@ -14,7 +14,7 @@
 //   7 promote     AWSCURRENT -> the new credential, AWSPREVIOUS -> the live one   credential.ts
 //   - monitor     the same probes, scheduled, alarmed, with AWSCURRENT           monitor.ts
 import * as pulumi from "@pulumi/pulumi";
-import { beginChangeover, type GenerationFacts } from "../changeover.ts";
+import { beginChangeover, InitializeHandoff, type GenerationFacts } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
@@ -62,7 +62,9 @@ function field<K extends keyof Changed>(changed: Promise<Changed>, key: K): pulu
     return pulumi.output(changed.then((c): Changed[K] => c[key]));
 }
 
-export class StatelessApi extends pulumi.ComponentResource {
+const handoff = new InitializeHandoff<{ name: string; target: AwsTarget; deployId: string | undefined }>();
+
+export class StatelessApi extends pulumi.ComponentResource<Changed> {
     /** Production URL (stable across repaves). */
     declare readonly url: pulumi.Output<string>;
     /** Test listener URL: the candidate answers here before it takes traffic. */
@@ -88,10 +90,12 @@ export class StatelessApi extends pulumi.ComponentResource {
         // I7: a bad spec or AWS block is refused with every problem listed, before anything is registered -
         // not even this component.
         const target = validateAwsTarget(args.spec, args.aws);
+        handoff.put({ name, target, deployId: args.deployId });
         super("repave:aws:StatelessApi", name, {}, opts);
 
-        // The generation id needs the pinned AMI id, which an invoke returns: the changeover runs once it is known.
-        const changed = this.changeover(name, target, args.deployId);
+        // The generation id needs the pinned AMI id, which an invoke returns: the changeover runs in initialize(),
+        // once it is known, and a consumer's dependsOn on this component waits for all of it.
+        const changed = this.getData();
         const out = <K extends keyof Changed>(key: K) => field(changed, key);
         this.url = out("url");
         this.testUrl = out("testUrl");
@@ -128,6 +132,11 @@ export class StatelessApi extends pulumi.ComponentResource {
             albDnsName: this.albDnsName,
             alarmArn: this.alarmArn,
         });
+    }
+
+    protected override async initialize(): Promise<Changed> {
+        const { name, target, deployId } = handoff.take();
+        return this.changeover(name, target, deployId);
     }
 
     private async changeover(name: string, target: AwsTarget, deployId: string | undefined): Promise<Changed> {

@@ -13,7 +13,7 @@
 //   8 monitor     uptime check + alert on the production name, with that credential monitor.ts
 //   9 retire      the engine deletes the old generation after the update; its Retirement waits first
 import * as pulumi from "@pulumi/pulumi";
-import { beginChangeover } from "../changeover.ts";
+import { beginChangeover, InitializeHandoff } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, generationShapeOf, type GcpArgs, type GcpArgsInput } from "./config.ts";
@@ -57,7 +57,9 @@ function validate(name: string, args: StatelessApiArgs): GcpArgs {
     return checked.args;
 }
 
-export class StatelessApi extends pulumi.ComponentResource {
+const handoff = new InitializeHandoff<{ name: string; spec: StatelessApiSpec; target: GcpArgs; deployId: string | undefined }>();
+
+export class StatelessApi extends pulumi.ComponentResource<Facts> {
     /** Production URL: the first certificate domain on 443 (point its DNS A record at `address`). */
     declare readonly url: pulumi.Output<string>;
     /** Test listener URL: the candidate answers here before it takes traffic. */
@@ -80,11 +82,13 @@ export class StatelessApi extends pulumi.ComponentResource {
 
     constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
         const target = validate(name, args);
+        handoff.put({ name, spec: args.spec, target, deployId: args.deployId });
         super("repave:gcp:StatelessApi", name, {}, opts);
 
-        // The image lookup is an invoke (a promise), and the generation id depends on it: the roles are wired once
-        // it resolved. Invokes run in previews too, so a preview shows the same generation a deploy would build.
-        const facts = this.changeover(name, args.spec, target, args.deployId);
+        // The image lookup is an invoke (a promise), and the generation id depends on it: the roles are wired in
+        // initialize(), once it resolved, and a consumer's dependsOn on this component waits for all of them.
+        // Invokes run in previews too, so a preview shows the same generation a deploy would build.
+        const facts = this.getData();
         const fact = <K extends keyof Facts>(key: K) => pulumi.output(facts.then((f) => f[key])) as pulumi.Output<pulumi.Unwrap<Facts[K]>>;
 
         this.url = fact("url");
@@ -112,6 +116,11 @@ export class StatelessApi extends pulumi.ComponentResource {
             credentialCreatedAt: this.credentialCreatedAt,
             uptimeCheckId: this.uptimeCheckId,
         });
+    }
+
+    protected override async initialize(): Promise<Facts> {
+        const { name, spec, target, deployId } = handoff.take();
+        return this.changeover(name, spec, target, deployId);
     }
 
     private async changeover(name: string, spec: StatelessApiSpec, target: GcpArgs, deployId: string | undefined): Promise<Facts> {

@@ -13,7 +13,7 @@
 //   8 monitor     a CronJob running the positive probes against production, with `current`  probe-job.ts
 //   9 retire      the engine deletes the old generation after the update; its pods drain (preStop)
 import * as pulumi from "@pulumi/pulumi";
-import { beginChangeover } from "../changeover.ts";
+import { beginChangeover, InitializeHandoff } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { checkScan } from "../scan.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
@@ -60,7 +60,9 @@ function validate(name: string, args: StatelessApiArgs): KubernetesArgs {
     return checked.args;
 }
 
-export class StatelessApi extends pulumi.ComponentResource {
+const handoff = new InitializeHandoff<{ name: string; spec: StatelessApiSpec; target: KubernetesArgs; resolver: ImageResolver; deployId: string | undefined }>();
+
+export class StatelessApi extends pulumi.ComponentResource<Facts> {
     /** Production URL: the Ingress's first domain, or the production Service inside the cluster. */
     declare readonly url: pulumi.Output<string>;
     /** The preview Service: the candidate answers here before it takes traffic. */
@@ -81,11 +83,13 @@ export class StatelessApi extends pulumi.ComponentResource {
 
     constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
         const target = validate(name, args);
+        handoff.put({ name, spec: args.spec, target, resolver: args.imageResolver ?? new RegistryResolver(), deployId: args.deployId });
         super("repave:kubernetes:StatelessApi", name, {}, opts);
 
-        // The digest lookup is asynchronous and the generation id depends on it: the roles are wired once it
-        // resolved. It runs in previews too, so a preview shows the generation a deploy would build.
-        const facts = this.changeover(name, args.spec, target, args.imageResolver ?? new RegistryResolver(), args.deployId);
+        // The digest lookup is asynchronous and the generation id depends on it: the roles are wired in
+        // initialize(), once it resolved, and a consumer's dependsOn on this component waits for all of them. It runs
+        // in previews too, so a preview shows the generation a deploy would build.
+        const facts = this.getData();
         const fact = <K extends keyof Facts>(key: K) => pulumi.output(facts.then((f) => f[key])) as pulumi.Output<pulumi.Unwrap<Facts[K]>>;
 
         this.url = fact("url");
@@ -108,6 +112,11 @@ export class StatelessApi extends pulumi.ComponentResource {
             certNotAfter: this.certNotAfter,
             credentialCreatedAt: this.credentialCreatedAt,
         });
+    }
+
+    protected override async initialize(): Promise<Facts> {
+        const { name, spec, target, resolver, deployId } = handoff.take();
+        return this.changeover(name, spec, target, resolver, deployId);
     }
 
     private async changeover(name: string, spec: StatelessApiSpec, target: KubernetesArgs, resolver: ImageResolver, deployId: string | undefined): Promise<Facts> {

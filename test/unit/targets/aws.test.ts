@@ -20,6 +20,8 @@ import { AWS_NAME_RULES, CloudNames } from "./fake-names.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
+    assertDependsOnWaitsForChildren,
+    Consumer,
     assertExistingStacksKeepNames,
     assertTwoStacksOneAccount,
     assertGateBeforeSwitch,
@@ -539,6 +541,21 @@ describe("aws target: two stacks, one account (names carry the stack)", () => {
     it("keeps the names of a stack deployed before names carried the stack (I4: a rename would replace the ALB)", () => {
         const isNamedFrontDoor: Pick = (r) => isFrontDoor(r) || isMonitor(r);
         assertExistingStacksKeepNames(staging.run, isNamedFrontDoor, AWS_NAME_RULES);
+    });
+});
+
+describe("aws target: a consumer's dependsOn on the component", () => {
+    it("waits for every child the changeover registers (the component works in initialize())", async () => {
+        freshAccount();
+        const run = await completeRun(
+            () => {
+                const api = new StatelessApi("orders", { spec, aws: awsArgs, deployId: "deploy-consumer" });
+                new Consumer("consumer", { dependsOn: [api] });
+                return api;
+            },
+            { outputs: awsOutputs, call: imageLookups(AMIS[0]) },
+        );
+        assertDependsOnWaitsForChildren(run, "consumer");
     });
 });
 

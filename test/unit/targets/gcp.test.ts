@@ -14,6 +14,8 @@ import { CloudNames, GCP_IMMUTABLE, GCP_NAME_RULES } from "./fake-names.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
+    assertDependsOnWaitsForChildren,
+    Consumer,
     assertExistingStacksKeepNames,
     assertTwoStacksOneAccount,
     assertGateBeforeSwitch,
@@ -151,10 +153,14 @@ function freshProject(): void {
     names = new CloudNames(GCP_NAME_RULES, GCP_IMMUTABLE);
 }
 
-function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test", gcp: GcpArgsInput = gcpArgs): Promise<Registration[]> {
+function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test", gcp: GcpArgsInput = gcpArgs, consumer = false): Promise<Registration[]> {
     latestMoves = [];
     return completeRun(
-        () => new StatelessApi(specArg.name, { spec: specArg, gcp, deployId }),
+        () => {
+            const api = new StatelessApi(specArg.name, { spec: specArg, gcp, deployId });
+            if (consumer) new Consumer("consumer", { dependsOn: [api] });
+            return api;
+        },
         {
             outputs: providerOutputs,
             call: (token, inputs) => {
@@ -437,6 +443,13 @@ describe("gcp target: the generation id covers every setting that shapes a gener
             assert.deepEqual(names.refusals, [], "the project refused a create");
         });
     }
+});
+
+describe("gcp target: a consumer's dependsOn on the component", () => {
+    it("waits for every child the changeover registers (the component works in initialize())", async () => {
+        freshProject();
+        assertDependsOnWaitsForChildren(await deploy(1, spec, "deploy-consumer", "test", gcpArgs, true), "consumer");
+    });
 });
 
 describe("gcp target: what its dynamic resources do in the engine", () => {

@@ -24,6 +24,13 @@ export interface Registration {
     dependencies: string[];
 }
 
+/** A resource that only depends on what it is told to (a consumer of a component in the tests). */
+export class Consumer extends pulumi.CustomResource {
+    constructor(name: string, opts: pulumi.CustomResourceOptions) {
+        super("test:index:Consumer", name, {}, opts);
+    }
+}
+
 /** The part of the SDK's registration request these checks read (gRPC RegisterResourceRequest). */
 interface RegisterRequest {
     getType(): string;
@@ -100,16 +107,20 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
     );
     // The mock monitor hands newResource the inputs only; keep the rest of each request for the checks.
     type Callback = (err: unknown, resp?: { getUrn(): string }) => void;
-    const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource(req: RegisterRequest, cb: Callback): unknown } }).getMonitor();
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => {
-        const key = `${req.getType()}::${req.getName()}`;
-        requests.set(key, req);
-        return register(req, (err, resp) => {
-            if (resp) urns.set(key, resp.getUrn());
-            cb(err, resp);
-        });
-    };
+    type Rpc = (req: RegisterRequest, cb: Callback) => unknown;
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): { registerResource: Rpc; readResource: Rpc } }).getMonitor();
+    // Registrations and reads (Resource.get) alike: a read is a resource of the program too.
+    for (const rpc of ["registerResource", "readResource"] as const) {
+        const call = monitor[rpc].bind(monitor);
+        monitor[rpc] = (req, cb) => {
+            const key = `${req.getType()}::${req.getName()}`;
+            if (rpc === "registerResource") requests.set(key, req);
+            return call(req, (err, resp) => {
+                if (resp) urns.set(key, resp.getUrn());
+                cb(err, resp);
+            });
+        };
+    }
     build();
     await settle(() => registrations.length);
     return registrations;
@@ -298,4 +309,19 @@ export function assertExistingStacksKeepNames(run: Registration[], isFrontDoor: 
             assert.ok(r.ignoreChanges.includes(rule.field), `${r.type} ${r.name}: a stack deployed before would have its ${rule.field} changed (and the resource replaced)`);
         }
     }
+}
+
+/**
+ * A consumer's `dependsOn` on the component waits for all of it: the SDK expands a component into its children
+ * once the component's initialize() finished, so every custom resource the component registered is among the
+ * consumer's dependencies - the engine then creates the consumer after, and deletes it before, all of them.
+ */
+export function assertDependsOnWaitsForChildren(run: Registration[], consumer: string): void {
+    const registered = run.find((r) => r.name === consumer);
+    assert.ok(registered, `no ${consumer} registered`);
+    const children = run.filter((r) => r.custom && r.name !== consumer);
+    assert.ok(children.length > 0, "the component registered nothing");
+    const missing = children.filter((r) => !registered.dependencies.includes(r.urn)).map((r) => `${r.type} ${r.name}`);
+    assert.deepEqual(missing, [], `${consumer} dependsOn the component but not on these of its children`);
+    assert.ok(registered.index > Math.max(...children.map((r) => r.index)), `${consumer} registered before the component finished`);
 }

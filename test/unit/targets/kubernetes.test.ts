@@ -21,6 +21,8 @@ import { FakeCluster } from "./fake-cluster.ts";
 import {
     assertBefore,
     assertCallersKeepWorking,
+    assertDependsOnWaitsForChildren,
+    Consumer,
     assertGateBeforeSwitch,
     assertGateProbes,
     assertGenerationReplaced,
@@ -424,6 +426,23 @@ describe("kubernetes target: the generation id covers every setting that shapes 
     }
     it("...and two of them are two generations", () => {
         assert.notEqual(ids.get("the cert-manager issuer"), ids.get("another issuer"));
+    });
+});
+
+describe("kubernetes target: a consumer's dependsOn on the component", () => {
+    it("waits for every child the changeover registers (the component works in initialize())", async () => {
+        freshCluster();
+        const run = await completeRun(
+            () => {
+                // The registry answers over the network: the digest arrives a while after the constructor returned.
+                const registry: ImageResolver = { resolve: (repository, tag) => new Promise((r) => setTimeout(() => r(resolverFor(1, []).resolve(repository, tag)), 20)) };
+                const api = new StatelessApi("orders", { spec, imageResolver: registry, deployId: "deploy-consumer" });
+                new Consumer("consumer", { dependsOn: [api] });
+                return api;
+            },
+            { outputs: providerOutputs },
+        );
+        assertDependsOnWaitsForChildren(run, "consumer");
     });
 });
 
