@@ -183,7 +183,6 @@ export interface GenerationCompute {
     policy: aws.iam.RolePolicy;
     launchTemplate: aws.ec2.LaunchTemplate;
     targetGroup: aws.lb.TargetGroup;
-    asg: aws.autoscaling.Group;
 }
 
 /**
@@ -296,8 +295,28 @@ export function createCompute(
         { ...opts, dependsOn: [policy, ...managed] },
     );
 
+    return { role, policy, launchTemplate, targetGroup };
+}
+
+/**
+ * @internal The candidate's instances, created only once a listener forwards to their target group (`after`: the
+ * test listener). Until one does, the target group is `unused` and its targets are never health-checked (ELB User
+ * Guide, "Target health status": unused - "the target group is not used by any load balancer"), so
+ * waitForElbCapacity would count zero healthy instances until it timed out - and the test listener itself waits
+ * for the candidate's certificate, which ACM may take long to issue.
+ */
+export function createAutoScalingGroup(
+    parent: pulumi.Resource,
+    prefix: string,
+    changeover: Changeover,
+    target: AwsTarget,
+    compute: GenerationCompute,
+    after: pulumi.Resource[],
+): aws.autoscaling.Group {
+    const spec = target.spec;
+    const { launchTemplate, targetGroup } = compute;
     const capacity = spec.capacity;
-    const asg = new aws.autoscaling.Group(
+    return new aws.autoscaling.Group(
         `${prefix}-asg`,
         {
             name: changeover.name("asg", AWS_NAME_MAX.autoScalingGroup),
@@ -315,7 +334,6 @@ export function createCompute(
             waitForCapacityTimeout: `${Math.max(600, Math.ceil(spec.healthCheck.graceSeconds) + 300)}s`,
             tags: Object.entries(tagsOf(changeover, changeover.name())).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
         },
-        opts,
+        generationOptions(parent, changeover, { dependsOn: after }),
     );
-    return { role, policy, launchTemplate, targetGroup, asg };
 }

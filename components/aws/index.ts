@@ -20,7 +20,7 @@ import type { StatelessApiSpec } from "../spec.ts";
 import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
 import { createCredential, createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
 import { certificateValidationRecords, createFrontDoor, productionListener, stableTags, testListener } from "./frontDoor.ts";
-import { createCertificate, createCompute, createListenerCertificate, validateCertificate } from "./generation.ts";
+import { createAutoScalingGroup, createCertificate, createCompute, createListenerCertificate, validateCertificate } from "./generation.ts";
 import { resolveLatestAmi } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
 import { AWS_NAME_MAX } from "./names.ts";
@@ -163,8 +163,6 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         const certificate = createCertificate(this, name, changeover, target);
         const records = certificateValidationRecords(this, name, target, certificate);
         const validation = validateCertificate(this, name, changeover, certificate, records);
-        // 3. Health: the ASG counts as created only when `capacity` instances are healthy in the candidate's
-        //    target group (waitForElbCapacity), so everything after it sees a healthy candidate.
         const compute = createCompute(this, name, changeover, target, ami, frontDoor.instanceSecurityGroup, store, secret);
         const candidate = { certificateArn: validation.certificateArn, targetGroupArn: compute.targetGroup.arn };
 
@@ -172,6 +170,10 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         //    there from the deploying machine - positive, negative, wrong host, legacy TLS. A failure fails the
         //    update here: production still points at the live generation, which is not deleted (I2, I3).
         const test = testListener(this, name, changeover, target, frontDoor.alb, candidate);
+        // 3. Health: the ASG counts as created only when `capacity` instances are healthy in the candidate's
+        //    target group (waitForElbCapacity), so everything after it sees a healthy candidate. It starts once
+        //    the test listener forwards to that target group: an unused target group is never health-checked.
+        const asg = createAutoScalingGroup(this, name, changeover, target, compute, [test]);
         const gateInputs = {
             api: spec.name,
             generation: changeover.identity.id,
@@ -183,7 +185,7 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
             settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
             ...scanInputs(spec, ami.id),
         };
-        const gateOpts = { parent: this, dependsOn: [test, compute.asg, secret.staged] };
+        const gateOpts = { parent: this, dependsOn: [test, asg, secret.staged] };
         const gate = new ProbeGate(`${name}-gate`, { ...gateInputs, credential: bearer }, gateOpts);
         // Callers still hold the live credential: the candidate must serve them too, proven before the switch. The
         // credential is the one pinned in the generation (its own on the first generation, which has no previous),

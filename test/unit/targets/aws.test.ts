@@ -99,6 +99,14 @@ const isSecret = (v: unknown): v is { value: unknown } =>
 
 /** One Secrets Manager for the whole file: what a deploy stages and promotes, the next deploy reads. */
 let secretsManager = new FakeSecretsManager();
+/**
+ * Target groups a listener forwards to, and what waited for capacity behind one no listener used. An unused target
+ * group is never health-checked (ELB User Guide, "Target health status": unused), so an ASG created with
+ * waitForElbCapacity before any listener forwards to its target group waits until its timeout and fails
+ * (terraform-provider-aws autoscaling group: waitForCapacity counts InService targets reported healthy by the ELB).
+ */
+let forwarded = new Set<string>();
+let neverHealthy: string[] = [];
 /** The account's physical names: a second stack asking for a name the first holds is "already exists". */
 let names = new CloudNames(AWS_NAME_RULES);
 /** The SecretVersions each run put, in registration order, with what AWSCURRENT held right after. */
@@ -107,6 +115,13 @@ let puts: { name: string; versionId: string; current: string | undefined }[] = [
 /** Resource outputs the way AWS shapes them, enough for the component's wiring. */
 function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs: Record<string, unknown> }): Record<string, unknown> {
     names.create(type, inputs, pulumi.getStack());
+    if (type === T.listener) {
+        for (const action of (inputs["defaultActions"] ?? []) as { targetGroupArn?: string }[]) if (action.targetGroupArn) forwarded.add(action.targetGroupArn);
+    }
+    if (type === T.asg && Number(inputs["waitForElbCapacity"] ?? 0) > 0) {
+        const groups = (inputs["targetGroupArns"] ?? []) as string[];
+        if (!groups.some((arn) => forwarded.has(arn))) neverHealthy.push(`${name}: no listener forwards to ${groups.join(", ")} yet: its instances are never health-checked, the capacity wait times out`);
+    }
     const tags = (inputs["tags"] ?? {}) as Record<string, string>;
     const physical = typeof inputs["name"] === "string" ? inputs["name"] : `${tags["repave:generation"] ?? "stable"}-${name}`;
     const [, service = "", kind = ""] = type.split(/[:/]/);
@@ -182,6 +197,8 @@ interface Deploy {
 /** A new, empty account: the next deploy is the stack's first. */
 function freshAccount(): void {
     secretsManager = new FakeSecretsManager();
+    forwarded = new Set();
+    neverHealthy = [];
     names = new CloudNames(AWS_NAME_RULES);
 }
 
@@ -251,6 +268,10 @@ describe("aws target: one deploy", () => {
         assert.match(id, /^g[0-9a-f]{6}$/);
         assertBefore(run, byType(T.targetGroup, T.asg), isGate, "candidate target group and ASG before the gate");
         assertBefore(run, isTestListener, isGate, "test listener before the gate");
+        // The ASG waits for healthy targets: only once a listener uses its target group are they health-checked.
+        assertBefore(run, isTestListener, byType(T.asg), "test listener before the ASG");
+        assert.ok(one(run, byType(T.asg), "ASG").dependencies.includes(one(run, isTestListener, "test listener").urn), "the ASG depends on the test listener");
+        assert.deepEqual(neverHealthy, [], "an ASG waited for capacity behind an unused target group");
         assertGateProbes(run, isGate);
 
         const alb = one(run, byType(T.alb), "load balancer");
