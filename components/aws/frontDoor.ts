@@ -160,7 +160,9 @@ export function certificateValidationRecords(
             return found;
         });
         return new aws.route53.Record(
-            `${prefix}-cert-validation-${i}`,
+            // Keyed by the domain, not its place in the list: adding or removing a domain leaves the others alone.
+            // The alias carries a record over from the index-keyed names of earlier releases (no delete + create).
+            `${prefix}-cert-validation-${domain.replace(/^\*\./, "wildcard.")}`,
             {
                 zoneId: target.hostedZoneId!,
                 name: option.resourceRecordName,
@@ -169,7 +171,11 @@ export function certificateValidationRecords(
                 ttl: 300,
                 allowOverwrite: true,
             },
-            frontDoorOptions(parent),
+            // The values come from this generation's certificate, which every repave replaces: in a preview they
+            // are unknown, and an unknown record name (which forces a new record) would show the front door as
+            // replaced. ACM gives a domain the same record for the account's every certificate, so the values a
+            // record was created with stay right: changes to them are ignored.
+            frontDoorOptions(parent, { ignoreChanges: ["name", "type", "records"], aliases: [{ name: `${prefix}-cert-validation-${i}` }] }),
         );
     });
 }

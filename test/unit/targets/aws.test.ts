@@ -32,6 +32,8 @@ import {
     completeRun,
     providerError,
     runWithMocks,
+    UNKNOWN,
+    unknownInputs,
     stackMark,
     type MockOptions,
     type Pick,
@@ -106,6 +108,12 @@ let secretsManager = new FakeSecretsManager();
  * (terraform-provider-aws autoscaling group: waitForCapacity counts InService targets reported healthy by the ELB).
  */
 let forwarded = new Set<string>();
+/**
+ * A preview: a resource the update creates or replaces has no provider-computed values yet (a replaced generation's
+ * certificate has no ARN or validation options until ACM issues them: TF-bridged computed attributes are unknown at
+ * plan time), so the mocks answer them UNKNOWN, as the engine does.
+ */
+let previewing = false;
 let neverHealthy: string[] = [];
 /** The account's physical names: a second stack asking for a name the first holds is "already exists". */
 let names = new CloudNames(AWS_NAME_RULES);
@@ -130,6 +138,7 @@ function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs
         case T.alb:
             return { arn, dnsName: `${physical}-1234567890.eu-west-1.elb.amazonaws.com`, zoneId: "Z32O12XQLNTSW2" };
         case T.certificate: {
+            if (previewing) return { arn: UNKNOWN, notAfter: UNKNOWN, domainValidationOptions: UNKNOWN };
             const domains = [inputs["domainName"] as string, ...((inputs["subjectAlternativeNames"] as string[] | undefined) ?? [])];
             return {
                 arn,
@@ -202,15 +211,17 @@ function freshAccount(): void {
     names = new CloudNames(AWS_NAME_RULES);
 }
 
-async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs, stack = "test"): Promise<Deploy> {
+async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs, stack = "test", preview = false): Promise<Deploy> {
     let api: StatelessApi | undefined;
     const calls: string[] = [];
     puts = [];
+    previewing = preview;
     const run = await completeRun(
         () => (api = new StatelessApi(specOverride.name, { spec: specOverride, aws, deployId })),
-        { outputs: awsOutputs, call: imageLookups(AMIS[n], calls) },
+        { outputs: awsOutputs, call: imageLookups(AMIS[n], calls), preview },
         stack,
     );
+    previewing = false;
     return { run, api: api!, calls, puts };
 }
 
@@ -529,6 +540,28 @@ describe("aws target: callers keep working across the switch (one secret, stagin
     it("no caller and no monitor is handed a credential production refuses, on the second and the third deploy", () => {
         assertCallersKeepWorking(timeline(1));
         assertCallersKeepWorking(timeline(2));
+    });
+});
+
+describe("aws target: a preview of a repave", () => {
+    let preview: Deploy;
+    before(async () => {
+        freshAccount();
+        await deploy(0);
+        preview = await deploy(1, spec, "deploy-preview", awsArgs, "test", true);
+    });
+
+    it("shows the validation records unchanged: each is keyed by its domain, and ignores the values it cannot know yet", () => {
+        const records = preview.run.filter((r) => r.type === T.record && r.name.startsWith("orders-cert-validation"));
+        assert.deepEqual(records.map((r) => r.name).sort(), ["orders-cert-validation-api.example.com", "orders-cert-validation-www.api.example.com"]);
+        for (const r of records) {
+            const unknown = unknownInputs(r);
+            assert.ok(unknown.includes("name"), `${r.name}: the mocks did not make the certificate's values unknown`);
+            // An unknown name forces a new record: a preview would show the front door replaced.
+            assert.deepEqual(unknown.filter((k) => !r.ignoreChanges.includes(k)), [], `${r.name}: a preview shows these unknown and would replace the record`);
+        }
+        // Earlier releases keyed the records by position: an alias carries each over, no delete and create.
+        assert.deepEqual(records.map((r) => r.aliases).sort(), [["orders-cert-validation-0"], ["orders-cert-validation-1"]]);
     });
 });
 

@@ -22,6 +22,8 @@ export interface Registration {
     ignoreChanges: string[];
     /** URNs of the resources this one depends on (inputs and dependsOn, components expanded to their children). */
     dependencies: string[];
+    /** The names (or URNs) this resource was known by before: the engine moves a resource by its alias, no replace. */
+    aliases: string[];
 }
 
 /** A resource that only depends on what it is told to (a consumer of a component in the tests). */
@@ -38,11 +40,14 @@ interface RegisterRequest {
     getParent(): string;
     getIgnorechangesList(): string[];
     getDependenciesList(): string[];
+    getAliasesList(): { getUrn(): string; getSpec(): { getName(): string } | undefined }[];
 }
 
 export interface MockOptions {
     /** Extra outputs a mocked resource returns (e.g. an ARN, a self-link, a DNS name; `id`: the provider's id). */
     outputs?: (r: { type: string; name: string; inputs: Record<string, unknown>; id?: string | undefined }) => Record<string, unknown>;
+    /** A preview (`pulumi preview`): values the mocks answer with `UNKNOWN` stay unknown, as the engine's do. */
+    preview?: boolean;
     /** Answers to invokes (data sources): `getAmi`, `ssm.getParameter`, `compute.getImage`, ... */
     call?: (token: string, inputs: Record<string, unknown>) => Record<string, unknown>;
 }
@@ -89,6 +94,7 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
                     urn: "",
                     ignoreChanges: req?.getIgnorechangesList() ?? [],
                     dependencies: req?.getDependenciesList() ?? [],
+                    aliases: (req?.getAliasesList() ?? []).map((a) => a.getSpec()?.getName() || a.getUrn()),
                 };
                 // The URN is the monitor's answer: known once this registration returns.
                 Object.defineProperty(registration, "urn", { get: () => urns.get(key) ?? "", enumerable: true });
@@ -103,7 +109,7 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
         },
         "repave",
         stack,
-        false,
+        options.preview ?? false,
     );
     // The mock monitor hands newResource the inputs only; keep the rest of each request for the checks.
     type Callback = (err: unknown, resp?: { getUrn(): string }) => void;
@@ -157,6 +163,12 @@ export async function completeRun(
 }
 
 export type Pick = (r: Registration) => boolean;
+
+/** What a provider answers for a value it cannot know before the update (the engine's unknown sentinel). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** The input properties of a registration that were unknown when it was registered (a preview). */
+export const unknownInputs = (r: Registration): string[] => Object.keys(r.inputs).filter((k) => JSON.stringify(r.inputs[k], (_key, v: unknown) => (pulumi.isUnknown(v) ? UNKNOWN : v)).includes(UNKNOWN));
 
 /**
  * The stack's mark in AWS and GCP physical names, as the tests expect it: 6 hex of sha256("<project>\n<stack>\n<api>")
