@@ -57,6 +57,9 @@ function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMa
                 name: "probes",
                 image: target.probeImage,
                 command: ["node", `/repave/probes/runner${ext}`],
+                // A failed run's last log lines (the runner's summary: case names, never values) become the
+                // container's termination message, which the provider prints in the failed update.
+                terminationMessagePolicy: "FallbackToLogsOnError",
                 env: [
                     { name: "REPAVE_MODE", value: run.mode },
                     { name: "REPAVE_GENERATION", value: run.generation },
@@ -114,12 +117,15 @@ export function createGateJob(
         `${name}-${role}`,
         {
             metadata: {
-                name: changeover.name(role),
+                // No name: the provider names it `<api>-gate-<random>` (the generation is in its labels). A Job that
+                // failed (an evicted probe pod, a gate that timed out) must be run again by a rerun of the same
+                // generation: with a fixed name the replacement re-applied the failed Job and failed at once
+                // (BackoffLimitExceeded; shown by test/e2e/kubernetes/gate-rerun.test.ts on the real provider).
                 namespace: target.namespace,
                 labels: generationLabels(changeover),
                 annotations: {
                     // Wait for the Job to complete (the provider's default for Jobs, said out loud), for this long,
-                    // and replace a Job that failed earlier instead of waiting on it again.
+                    // and replace a Job that failed earlier (under a new name) instead of waiting on it again.
                     "pulumi.com/skipAwait": "false",
                     "pulumi.com/timeoutSeconds": String(timeoutSeconds),
                     "pulumi.com/replaceUnready": "true",

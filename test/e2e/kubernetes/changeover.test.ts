@@ -170,6 +170,7 @@ describe("kubernetes: a candidate that fails a negative probe in the gate Job", 
             assert.notEqual(bad.code, 0, "the update fails at the gate");
             console.log(`failed update, its gate lines:\n${bad.out.split("\n").filter((l) => /gate|FAILED|unauthenticated/i.test(l)).slice(0, 20).join("\n")}`);
             assert.match(bad.out, /hello-gate/, "the gate Job failed the update");
+            assert.match(bad.out, /gate FAILED: .*hello-unauthenticated/, "the failed update names the probe case");
             const during = await call(port, ca, credential);
             assert.equal(during.status, 200);
             assert.equal(during.generation, live.generation, "production still on the last good generation");

@@ -177,6 +177,12 @@ export class KubernetesStack extends LocalStack {
     namespace = "";
     kubernetesArgs: Record<string, unknown> = {};
 
+    /** Sets a variable for this stack's later pulumi and repave runs (e.g. REPAVE_DEPLOY_ID). */
+    setEnv(key: string, value: string | undefined): void {
+        if (value === undefined) delete this.env[key];
+        else this.env[key] = value;
+    }
+
     /** A registry tag of this stack's own (`e2e-<suffix>`): tests move it to make a new build appear. */
     namespaceTag(): string {
         return `e2e-${this.dir.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x")}`;
