@@ -48,6 +48,8 @@ function outputs(type: string, name: string, inputs: Record<string, unknown>): R
     }
     if (type === "aws:route53/record:Record") extra["fqdn"] = inputs["name"];
     if (type === "pulumi-nodejs:dynamic/repave:GenerationCredential") extra["value"] = "bench-credential";
+    // Secrets Manager names every version it puts: the instances read theirs by this id.
+    if (type === "aws:secretsmanager/secretVersion:SecretVersion") extra["versionId"] = `v-${name}`;
     return extra;
 }
 
@@ -67,10 +69,16 @@ async function measure(build: () => void): Promise<{ ms: number; recorded: Recor
                 recorded.push({ type: args.type, name: args.name, inputs, custom: args.custom ?? true });
                 return { id: `${args.name}-id`, state: { ...inputs, ...outputs(args.type, args.name, inputs) } };
             },
-            call: (args) =>
-                args.token === "aws:ssm/getParameter:getParameter"
+            call: (args) => {
+                // A first deploy: the API's secret has no AWSCURRENT yet, which the provider reports as not found.
+                if (args.token === "aws:secretsmanager/getSecretVersion:getSecretVersion") {
+                    const message = "reading Secrets Manager Secret Version: couldn't find resource";
+                    throw Object.assign(new Error(message), { details: `invocation of ${args.token} returned an error: ${message}` });
+                }
+                return args.token === "aws:ssm/getParameter:getParameter"
                     ? { value: AMI }
-                    : { id: AMI, name: "al2023-ami-2023.9.1-kernel-6.1-x86_64", creationDate: "2026-11-20T08:00:00.000Z", rootDeviceName: "/dev/xvda" },
+                    : { id: AMI, name: "al2023-ami-2023.9.1-kernel-6.1-x86_64", creationDate: "2026-11-20T08:00:00.000Z", rootDeviceName: "/dev/xvda" };
+            },
         },
         "repave",
         "bench",
@@ -141,6 +149,8 @@ function rawProgram(recorded: Recorded[]): () => void {
             void aws.ssm
                 .getParameter({ name: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" })
                 .then((p) => aws.ec2.getAmi({ filters: [{ name: "image-id", values: [p.value] }], includeDeprecated: true }))
+                // The same lookups as the component: the AMI, then what callers hold (the API secret's AWSCURRENT).
+                .then(() => aws.secretsmanager.getSecretVersion({ secretId: `${spec.name}-credential`, versionStage: "AWSCURRENT" }).catch(() => null))
                 .then(() => own.forEach((r) => register(spec, r)));
         }
     };
