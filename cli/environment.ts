@@ -75,9 +75,11 @@ export function engineEnv(workDir: string, engine: Engine, env: NodeJS.ProcessEn
     }
     const localState = join(workDir, ".pulumi-state");
     let backend = env["PULUMI_BACKEND_URL"];
-    if (!backend && !loggedIn(home)) backend = `file://${localState}`;
+    // metadata=skip: no ".attrs" sidecar per file. A process killed while writing one left it empty, and the
+    // stack unreadable ("failed to load checkpoint: EOF") until repaired (see `repave recover`).
+    if (!backend && !loggedIn(home)) backend = `file://${localState}?metadata=skip`;
     if (backend) out["PULUMI_BACKEND_URL"] = backend;
-    const defaultLocal = backend !== undefined && resolve(backend.replace(/^file:\/\//, "")) === localState && backend.startsWith("file://");
+    const defaultLocal = backend?.startsWith("file://") === true && resolve(backend.slice("file://".length).split("?")[0]!) === localState;
     if (backend?.startsWith("file://")) privateDir(backend.slice("file://".length).split("?")[0]!);
 
     const passphrase = env["PULUMI_CONFIG_PASSPHRASE"];

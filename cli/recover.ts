@@ -8,7 +8,7 @@
 // "orphans" would stop the candidate the live run is creating). A lock it cannot judge - another machine's, or a
 // backend whose locks it cannot read (Pulumi Cloud, object stores) - needs --force, and recover says what that does.
 import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
@@ -16,6 +16,8 @@ import { DriverError, exitCodes } from "./errors.ts";
 import { deleteObjects, orphanedObjects } from "./kubernetes-orphans.ts";
 
 export interface RecoverReport {
+    /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
+    repairedMetadata: string[];
     lockCleared: boolean;
     pendingOperations: number;
     reapedGenerations: string[];
@@ -29,6 +31,31 @@ export interface LockOwner {
     username: string;
     hostname: string;
     timestamp: string;
+}
+
+/**
+ * A file backend's metadata sidecars (`<file>.attrs`, written by the blob library beside each file unless the URL
+ * says `metadata=skip`) are written in place: a process killed meanwhile leaves one empty or cut short, and every
+ * later command fails with "failed to load checkpoint: EOF". They hold only content type and checksums, so a
+ * damaged one is removed (the file it describes is untouched). Returns the sidecars removed.
+ */
+export function repairFileBackend(backendUrl: string | undefined): string[] {
+    if (!backendUrl?.startsWith("file://")) return [];
+    const root = join(backendUrl.slice("file://".length).split("?")[0]!, ".pulumi");
+    if (!existsSync(root)) return [];
+    const damaged = readdirSync(root, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith(".attrs"))
+        .filter((f) => {
+            try {
+                JSON.parse(readFileSync(join(root, f), "utf8"));
+                return false;
+            } catch {
+                return true;
+            }
+        });
+    for (const f of damaged) rmSync(join(root, f));
+    return damaged;
 }
 
 /** Recover would break a live run, or cannot tell: nothing was changed (exit 4, as for any lock). */
@@ -88,7 +115,7 @@ export function checkRecoverable(locks: LockOwner[] | undefined, backend: string
     }
 }
 
-export async function recover(stack: Stack, options: { force?: boolean } = {}): Promise<RecoverReport> {
+export async function recover(stack: Stack, options: { force?: boolean; repairedMetadata?: string[] } = {}): Promise<RecoverReport> {
     const ws = stack.workspace as LocalWorkspace;
     const backend = ws.envVars["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"] ?? "(your `pulumi login`)";
     const project = (await ws.projectSettings()).name;
@@ -126,5 +153,5 @@ export async function recover(stack: Stack, options: { force?: boolean } = {}): 
     for (const dir of stateDirs) {
         reapedGenerations.push(...(await reapGenerations(dir, (generation) => !known.has(generation))));
     }
-    return { lockCleared, pendingOperations, reapedGenerations, deletedObjects };
+    return { repairedMetadata: options.repairedMetadata ?? [], lockCleared, pendingOperations, reapedGenerations, deletedObjects };
 }

@@ -15,7 +15,7 @@ import { rollback, rollbackTargets } from "./rollback.ts";
 import { CancelledError, run } from "./run.ts";
 import { renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
-import { defaultWorkDir, openStack } from "./workspace.ts";
+import { backendUrlFor, defaultWorkDir, openStack } from "./workspace.ts";
 
 export { exitCodes };
 
@@ -182,11 +182,13 @@ async function main(argv: string[]): Promise<number> {
         }
         case "recover": {
             // Loaded on demand: it pulls in the local target's PKI, which no other command needs.
-            const { recover } = await import("./recover.ts");
-            const report = await recover(await stack(), { force: values.force ?? false });
+            const { recover, repairFileBackend } = await import("./recover.ts");
+            // Before the stack is opened: a damaged metadata sidecar makes every CLI call fail, selecting included.
+            const repairedMetadata = repairFileBackend(backendUrlFor(values.cwd ?? defaultWorkDir()));
+            const report = await recover(await stack(), { force: values.force ?? false, repairedMetadata });
             audit.write("recover", "succeeded", { details: { ...report } });
             console.error(
-                `recovered ${values.stack}: lock ${report.lockCleared ? "cleared" : "was free"}, ` +
+                `recovered ${values.stack}: ${report.repairedMetadata.length ? `${report.repairedMetadata.length} damaged metadata file(s) removed, ` : ""}lock ${report.lockCleared ? "cleared" : "was free"}, ` +
                     `${report.pendingOperations} pending operation(s) cleared, ` +
                     `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}, ` +
                     `${report.deletedObjects.length} orphaned Kubernetes object(s) deleted${report.deletedObjects.length ? ` (${report.deletedObjects.join(", ")})` : ""}. ` +

@@ -35,6 +35,12 @@ export function installRoot(engine: Engine): string {
     return root;
 }
 
+/** The state backend the driver's calls use for a project folder (what engineEnv decides). */
+export function backendUrlFor(workDir: string): string | undefined {
+    const dir = resolve(workDir);
+    return engineEnv(dir, resolveEngine(dir))["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"];
+}
+
 export interface OpenedStack {
     stack: Stack;
     engine: Engine;

@@ -135,7 +135,7 @@ describe("the packed package in a project of its own", () => {
         await jqParses(plan.stdout, "repave plan --format json");
         const parsed = JSON.parse(plan.stdout) as { apis: Array<{ api: string; liveGeneration: string; frontDoorKept: boolean }> };
         assert.deepEqual(parsed.apis.map((x) => [x.api, x.liveGeneration, x.frontDoorKept]), [["orders", before.generation, true]]);
-        assert.match(plan.stderr, /"schema":"repave\.audit\/v1"/, "the audit trail goes to stderr");
+        assert.match(plan.stderr, /"schema":"repave\.audit\/v2"/, "the audit trail goes to stderr");
 
         const runResult = await repave("run");
         assert.equal(runResult.code, 0, runResult.out);

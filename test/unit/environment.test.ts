@@ -61,7 +61,7 @@ describe("the environment of CLI calls", () => {
     it("the default local file backend gets a random per-checkout passphrase file, 0600, in a 0700 folder", () => {
         const work = folder();
         const env = engineEnv(work, projectEngine, { PATH: "/usr/bin", HOME: folder() });
-        assert.equal(env["PULUMI_BACKEND_URL"], `file://${join(work, ".pulumi-state")}`);
+        assert.equal(env["PULUMI_BACKEND_URL"], `file://${join(work, ".pulumi-state")}?metadata=skip`);
         const file = env["PULUMI_CONFIG_PASSPHRASE_FILE"]!;
         assert.equal(file, join(work, ".pulumi-state", ".passphrase"));
         const passphrase = readFileSync(file, "utf8");
