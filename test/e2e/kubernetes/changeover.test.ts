@@ -2,13 +2,11 @@
 // cluster (KUBECONFIG; `npm run test:kubernetes` starts the embedded one) and a real registry with authentication.
 // The same assertions as the local target's test/e2e/changeover.test.ts, through the production NodePort.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { startLoad, type LoadReport } from "../harness.ts";
-import { call, clusterEnv, KubernetesStack, kubectl, Registry, skipReason, type ClusterEnv } from "./cluster.ts";
+import { call, clusterEnv, KubernetesStack, kubectl, Registry, suite, type ClusterEnv } from "./cluster.ts";
 import { keepAliveClient } from "./clients.ts";
 
-const skip = skipReason();
-if (skip) console.log(`kubernetes e2e SKIPPED: ${skip}`);
 const repository = (cluster: ClusterEnv) => `${cluster.registry}/repave/sample-api`;
 const name = "repave/sample-api";
 /** Requests per second of the steady load: bounded (the machine is shared), yet thousands of requests per repave. */
@@ -23,7 +21,7 @@ async function eventually(what: string, check: () => boolean, seconds = 90): Pro
     }
 }
 
-describe("kubernetes: two consecutive deploys", { skip: skip ?? false }, () => {
+suite("kubernetes: two consecutive deploys", () => {
     let stack: KubernetesStack;
     let cluster: ClusterEnv;
     let registry: Registry;
@@ -88,7 +86,7 @@ describe("kubernetes: two consecutive deploys", { skip: skip ?? false }, () => {
     });
 });
 
-describe("kubernetes: repaves under steady HTTPS load through the production NodePort", { skip: skip ?? false }, () => {
+suite("kubernetes: repaves under steady HTTPS load through the production NodePort", () => {
     let stack: KubernetesStack;
     let cluster: ClusterEnv;
     before(async () => {
@@ -137,7 +135,7 @@ describe("kubernetes: repaves under steady HTTPS load through the production Nod
     });
 });
 
-describe("kubernetes: a candidate that fails a negative probe in the gate Job", { skip: skip ?? false }, () => {
+suite("kubernetes: a candidate that fails a negative probe in the gate Job", () => {
     let stack: KubernetesStack;
     let cluster: ClusterEnv;
     let registry: Registry;

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
 import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
+import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import { LocalStack, repoRoot } from "../harness.ts";
 
@@ -29,6 +30,16 @@ export function skipReason(): string | null {
         (k) => !process.env[k],
     );
     return missing.length > 0 ? `no cluster: ${missing.join(", ")} not set (run npm run test:kubernetes, or eval "$(bash scripts/kubernetes/cluster.sh env)")` : null;
+}
+
+/**
+ * A suite of the Kubernetes tests: without a cluster, one test of that name reported as SKIPPED with the reason
+ * (a skipped describe() would count as neither passed nor skipped in the summary).
+ */
+export function suite(name: string, fn: () => void): void {
+    const reason = skipReason();
+    if (reason) it(name, { skip: reason }, () => undefined);
+    else describe(name, fn);
 }
 
 export function clusterEnv(): ClusterEnv {

@@ -1,12 +1,11 @@
 // I7 on the Kubernetes target: a bad `repave:kubernetes` block is refused with every problem named by path, before
 // anything is registered; the deployed stack and the cluster's objects are untouched.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { clusterEnv, KubernetesStack, kubectlJson, skipReason } from "./cluster.ts";
+import { after, before, it } from "node:test";
+import { clusterEnv, KubernetesStack, kubectlJson, suite } from "./cluster.ts";
 
-const skip = skipReason();
 
-describe("kubernetes: a bad repave:kubernetes block", { skip: skip ?? false }, () => {
+suite("kubernetes: a bad repave:kubernetes block", () => {
     let stack: KubernetesStack;
     before(async () => {
         const cluster = clusterEnv();

@@ -1,14 +1,13 @@
 // A gate Job that failed for a passing reason (its pod evicted mid-probe) must not wedge the generation: a rerun of
 // the same deploy (same REPAVE_DEPLOY_ID and digest: the same generation, the same Job name) gates it again.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { collect, startLoad } from "../harness.ts";
-import { clusterEnv, KubernetesStack, kubectl, skipReason } from "./cluster.ts";
+import { clusterEnv, KubernetesStack, kubectl, suite } from "./cluster.ts";
 
-const skip = skipReason();
 const rate = Number(process.env["REPAVE_K8S_LOAD_RATE"] ?? 400);
 
-describe("kubernetes: a gate Job that failed for a passing reason, rerun for the same generation", { skip: skip ?? false }, () => {
+suite("kubernetes: a gate Job that failed for a passing reason, rerun for the same generation", () => {
     let stack: KubernetesStack;
     before(async () => {
         const cluster = clusterEnv();

@@ -2,11 +2,10 @@
 // mid-changeover (the real engine and provider, the embedded or a KUBECONFIG cluster), then `repave recover` and a
 // rerun: traffic stays on the live generation throughout, and nothing of the killed run survives in the cluster.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { startLoad, upKilledWhen } from "../harness.ts";
-import { clusterEnv, KubernetesStack, kubectl, skipReason } from "./cluster.ts";
+import { clusterEnv, KubernetesStack, kubectl, suite } from "./cluster.ts";
 
-const skip = skipReason();
 const rate = Number(process.env["REPAVE_K8S_LOAD_RATE"] ?? 400);
 
 for (const [stage, when] of [
@@ -14,7 +13,7 @@ for (const [stage, when] of [
     ["while the gate Jobs run", /hello-gate(-grace)?\s+creating.*Waiting for Job/],
     ["while the candidate Deployment rolls out", /hello-deployment\s+creating.*Waiting/],
 ] as const) {
-    describe(`kubernetes: pulumi up killed ${stage}`, { skip: skip ?? false }, () => {
+    suite(`kubernetes: pulumi up killed ${stage}`, () => {
         let stack: KubernetesStack;
         before(async () => {
             const cluster = clusterEnv();
