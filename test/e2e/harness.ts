@@ -166,25 +166,31 @@ export class LocalStack {
         });
     }
 
-    /** The live generation's credential as the front door holds it (state, not the last run's outputs). */
-    async liveCredential(): Promise<string> {
+    /**
+     * A secret output of the first live resource whose type ends with `typeSuffix`, as the state holds it (read with
+     * --show-secrets: `{"4dabf18193072939515e22adb298388d": …, "plaintext": "<JSON>"}`), or undefined. With
+     * `onlySecret`, a value stored in plain text counts as missing.
+     */
+    private async secretInState(typeSuffix: string, key: string, onlySecret = false): Promise<unknown> {
         const r = await this.pulumi(["stack", "export", "--show-secrets", "--stack", this.stack]);
         const state = JSON.parse(r.out) as ExportedState;
-        const route = state.deployment.resources.find((x) => x.type.endsWith(":Switch") && !x.delete);
-        // A secret in an export with --show-secrets: {"4dabf18193072939515e22adb298388d": …, plaintext: "<JSON>"}.
-        const secret = route?.outputs?.["credential"] as { plaintext?: string } | string | undefined;
-        const credential: unknown = typeof secret === "object" && secret.plaintext !== undefined ? JSON.parse(secret.plaintext) : secret;
+        const secret = state.deployment.resources.find((x) => x.type.endsWith(typeSuffix) && !x.delete)?.outputs?.[key] as { plaintext?: string } | string | undefined;
+        if (typeof secret === "object" && secret.plaintext !== undefined) return JSON.parse(secret.plaintext) as unknown;
+        return onlySecret ? undefined : secret;
+    }
+
+    /** The live generation's credential as the front door holds it (state, not the last run's outputs). */
+    async liveCredential(): Promise<string> {
+        const credential = await this.secretInState(":Switch", "credential");
         if (typeof credential !== "string") throw new Error("no live route in state");
         return credential;
     }
 
-    /** The front door's admin token as the engine knows it (a secret output; read with --show-secrets). */
+    /** The front door's admin token as the engine knows it (a secret output). */
     async frontDoorAdminToken(): Promise<string> {
-        const r = await this.pulumi(["stack", "export", "--show-secrets", "--stack", this.stack]);
-        const state = JSON.parse(r.out) as ExportedState;
-        const secret = state.deployment.resources.find((x) => x.type.endsWith(":FrontDoor"))?.outputs?.["adminToken"] as { plaintext?: string } | undefined;
-        if (secret?.plaintext === undefined) throw new Error("no front door admin token in state");
-        return JSON.parse(secret.plaintext) as string;
+        const token = await this.secretInState(":FrontDoor", "adminToken", true);
+        if (typeof token !== "string") throw new Error("no front door admin token in state");
+        return token;
     }
 
     /** Lock files of this stack in its file backend (pkg/backend/diy/lock.go's layout). */
