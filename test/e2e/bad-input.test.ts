@@ -9,13 +9,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tls from "node:tls";
 import {
-    createCa, createGeneration, startFrontDoor, stopFrontDoor,
+    createCa, startFrontDoor, stopFrontDoor,
     type FrontDoorOutputs, type GenerationOutputs,
 } from "../../components/local/changeover.ts";
 import { FrontDoorClient } from "../../components/local/frontdoor/client.ts";
-import { buildImage } from "../../components/local/image.ts";
 import { isOurs } from "../../components/local/processes.ts";
-import { freePort, repoRoot, startLoad } from "./harness.ts";
+import { freePort, routeOf, startLoad, startSampleGeneration } from "./harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,15 +27,8 @@ describe("bad input on the wire (front door and sample API)", () => {
     let load: ReturnType<typeof startLoad> | undefined;
 
     const startGeneration = async (id: string, capacity: number) => {
-        const image = buildImage(join(repoRoot, "images", "sample-api", "1.1.0"), join(dir, "builds"));
-        const g = await createGeneration({
-            api: "hello", generation: id, imageDir: image.dir, imageEntry: image.entry, imageHash: image.hash,
-            imageVersion: image.version, imageCreatedAt: image.createdAt, capacity, domains: ["localhost"],
-            certLifetimeDays: 7, caCertPem: ca.certPem, caKeyPem: ca.keyPem, stateDir: frontDoor.stateDir,
-            frontDoorToken: frontDoor.adminToken, drainSeconds: 2,
-            healthCheck: { path: "/healthz", intervalSeconds: 0.1, timeoutSeconds: 1, healthyThreshold: 1, graceSeconds: 20 },
-        });
-        await client.setRoute("production", { generation: g.generation, backends: g.backends, certPem: g.certPem, keyPem: g.keyPem, certSerial: g.certSerial, domains: g.domains });
+        const g = await startSampleGeneration(dir, frontDoor, ca, id, capacity, 2);
+        await client.setRoute("production", routeOf(g));
         return g;
     };
     const marker = (g: GenerationOutputs) => `--repave-generation=hello/${g.generation}@${g.stateDir}`;

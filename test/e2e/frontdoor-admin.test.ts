@@ -9,13 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-    createCa, createGeneration, frontDoorClient, retireGeneration, rotateAdminToken, startFrontDoor, stopFrontDoor,
+    createCa, frontDoorClient, retireGeneration, rotateAdminToken, startFrontDoor, stopFrontDoor,
     type FrontDoorOutputs, type GenerationOutputs,
 } from "../../components/local/changeover.ts";
 import { FrontDoorGoneError, readInfo } from "../../components/local/frontdoor/client.ts";
-import { buildImage } from "../../components/local/image.ts";
 import { isOurs } from "../../components/local/processes.ts";
-import { freePort, repoRoot } from "./harness.ts";
+import { freePort, routeOf, startSampleGeneration } from "./harness.ts";
 
 /** TCP ports a process listens on, from /proc (its socket inodes matched against /proc/net/tcp{,6} LISTEN rows). */
 function listeningTcpPorts(pid: number): number[] {
@@ -38,17 +37,7 @@ describe("front door admin channel and the I1 guard", () => {
     let frontDoor: FrontDoorOutputs;
     let ca: { certPem: string; keyPem: string };
 
-    const startGeneration = async (id: string): Promise<GenerationOutputs> => {
-        const image = buildImage(join(repoRoot, "images", "sample-api", "1.1.0"), join(dir, "builds"));
-        return createGeneration({
-            api: "hello", generation: id, imageDir: image.dir, imageEntry: image.entry, imageHash: image.hash,
-            imageVersion: image.version, imageCreatedAt: image.createdAt, capacity: 1, domains: ["localhost"],
-            certLifetimeDays: 7, caCertPem: ca.certPem, caKeyPem: ca.keyPem, stateDir: frontDoor.stateDir,
-            frontDoorToken: frontDoor.adminToken, drainSeconds: 1,
-            healthCheck: { path: "/healthz", intervalSeconds: 0.1, timeoutSeconds: 1, healthyThreshold: 1, graceSeconds: 20 },
-        });
-    };
-    const route = (g: GenerationOutputs) => ({ generation: g.generation, backends: g.backends, certPem: g.certPem, keyPem: g.keyPem, certSerial: g.certSerial, domains: g.domains });
+    const startGeneration = (id: string): Promise<GenerationOutputs> => startSampleGeneration(dir, frontDoor, ca, id, 1, 1);
     const start = async () =>
         startFrontDoor({ api: "hello", port: await freePort(), testPort: await freePort(), stateDir: join(dir, `state-${Date.now()}`), adminTokenRotationSeconds: 86_400 });
 
@@ -84,7 +73,7 @@ describe("front door admin channel and the I1 guard", () => {
 
     it("a front door that runs but does not answer never lets the serving generation be retired", async () => {
         const live = await startGeneration("gadmin1");
-        await frontDoorClient(frontDoor.stateDir, frontDoor.adminToken).setRoute("production", route(live));
+        await frontDoorClient(frontDoor.stateDir, frontDoor.adminToken).setRoute("production", routeOf(live));
         // The daemon runs, but its admin socket is gone: every call fails. That is not "no front door".
         rmSync(readInfo(frontDoor.stateDir)!.adminSocket);
         await assert.rejects(retireGeneration(live, frontDoor.adminToken), /refusing to delete generation gadmin1 .*did not answer/);

@@ -8,6 +8,7 @@ import type { TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
+import { createGeneration, type GenerationOutputs } from "../../components/local/changeover.ts";
 import { buildImage, type ResolvedImage } from "../../components/local/image.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
@@ -241,6 +242,31 @@ export class LocalStack {
         rmSync(this.dir, { recursive: true, force: true });
     }
 }
+
+/**
+ * A generation of the sample API (1.1.0) started by the changeover's own step, without the engine, beside the front
+ * door `frontDoor` and signed by `ca`: what the engine-less tests of the front door route to.
+ */
+export async function startSampleGeneration(
+    workDir: string,
+    frontDoor: { stateDir: string; adminToken: string },
+    ca: { certPem: string; keyPem: string },
+    id: string,
+    capacity: number,
+    drainSeconds: number,
+): Promise<GenerationOutputs> {
+    const image = buildImage(join(repoRoot, "images", "sample-api", "1.1.0"), join(workDir, "builds"));
+    return createGeneration({
+        api: "hello", generation: id, imageDir: image.dir, imageEntry: image.entry, imageHash: image.hash,
+        imageVersion: image.version, imageCreatedAt: image.createdAt, capacity, domains: ["localhost"],
+        certLifetimeDays: 7, caCertPem: ca.certPem, caKeyPem: ca.keyPem, stateDir: frontDoor.stateDir,
+        frontDoorToken: frontDoor.adminToken, drainSeconds,
+        healthCheck: { path: "/healthz", intervalSeconds: 0.1, timeoutSeconds: 1, healthyThreshold: 1, graceSeconds: 20 },
+    });
+}
+
+/** The production/test route of a generation, as the front door takes it. */
+export const routeOf = (g: GenerationOutputs) => ({ generation: g.generation, backends: g.backends, certPem: g.certPem, keyPem: g.keyPem, certSerial: g.certSerial, domains: g.domains });
 
 /**
  * One HTTPS request through the front door, verifying the server against `caPem` exactly as a client holding that
