@@ -96,8 +96,7 @@ export function resolveEngine(workDir: string, env: NodeJS.ProcessEnv = process.
     if (!["auto", "path", "project"].includes(mode)) {
         throw new EngineError(`REPAVE_ENGINE="${mode}" is not one of auto, path, project`);
     }
-    const make = (pulumi: string, source: EngineSource, why: string): Engine => {
-        const version = versionOf(pulumi);
+    const make = (pulumi: string, source: EngineSource, why: string, version = versionOf(pulumi)): Engine => {
         if (!atLeast(version, minimum)) {
             throw new EngineError(`${pulumi} is pulumi ${version}, older than the program's SDK (@pulumi/pulumi ${minimum}): ${why}`);
         }
@@ -112,7 +111,7 @@ export function resolveEngine(workDir: string, env: NodeJS.ProcessEnv = process.
     const found = onPath(env);
     if (mode !== "project" && found) {
         const version = versionOf(found);
-        if (atLeast(version, minimum)) return make(found, "PATH", `on PATH, at least the SDK's ${minimum}`);
+        if (atLeast(version, minimum)) return make(found, "PATH", `on PATH, at least the SDK's ${minimum}`, version);
         if (mode === "path") throw new EngineError(`pulumi on PATH (${found}) is ${version}, older than the SDK's ${minimum}: upgrade it`);
     } else if (mode === "path") {
         throw new EngineError("REPAVE_ENGINE=path but no pulumi on PATH (install it: pulumi/actions in CI, or the official installer)");
