@@ -21,6 +21,8 @@ export const auditEventSchema = z.strictObject({
     runId: z.uuid(),
     /** Ties the driver's runs to the CD run that made them: REPAVE_CORRELATION_ID, else the CI's run id, else runId. */
     correlationId: z.string().min(1),
+    /** The fleet run (`repave run --stacks ...`) this stack's run belongs to: one id across all its stacks. Absent outside a fleet. */
+    fleetRunId: z.uuid().optional(),
     tool: z.strictObject({ name: z.literal("repave"), version: z.string().min(1) }),
     actor: z.string().min(1),
     /** The commit being deployed when the CI says so (GITHUB_SHA, CI_COMMIT_SHA), else null. */
@@ -87,10 +89,10 @@ export class AuditLog {
     private readonly file: string | undefined;
     private readonly stack: string;
     private readonly command: AuditCommand;
-    private readonly base: Pick<AuditEvent, "runId" | "correlationId" | "tool" | "actor" | "commit">;
+    private readonly base: Pick<AuditEvent, "runId" | "correlationId" | "fleetRunId" | "tool" | "actor" | "commit">;
     readonly events: AuditEvent[] = [];
 
-    constructor(stack: string, command: AuditCommand, file?: string, env: NodeJS.ProcessEnv = process.env) {
+    constructor(stack: string, command: AuditCommand, file?: string, env: NodeJS.ProcessEnv = process.env, fleetRunId?: string) {
         this.stack = stack;
         this.command = command;
         this.file = file;
@@ -99,6 +101,7 @@ export class AuditLog {
         this.base = {
             runId,
             correlationId: env["REPAVE_CORRELATION_ID"] ?? ciRun ?? runId,
+            ...(fleetRunId ? { fleetRunId } : {}),
             tool: { name: "repave", version: toolVersion() },
             actor: actor(env),
             commit: env["GITHUB_SHA"] ?? env["CI_COMMIT_SHA"] ?? null,
