@@ -13,6 +13,7 @@
 // generation id (so the new one can exist beside the old one).
 import * as pulumi from "@pulumi/pulumi";
 import { currentDeployId, fitName, generationIdentity, generationName, stackScope, type GenerationIdentity } from "./generation.ts";
+import { frontDoorRoleType } from "./roles.ts";
 import type { StatelessApiSpec } from "./spec.ts";
 
 export interface Changeover {
@@ -69,10 +70,40 @@ export function beginChangeover(spec: StatelessApiSpec, imageId: string, options
     };
 }
 
+/** The role component that marks its children as an API's front door (components/roles.ts). */
+class FrontDoorRole extends pulumi.ComponentResource {
+    constructor(name: string, opts: pulumi.ComponentResourceOptions) {
+        super(frontDoorRoleType, name, {}, opts);
+        this.registerOutputs({});
+    }
+}
+
+const frontDoorRoles = new WeakMap<pulumi.Resource, FrontDoorRole>();
+
+/**
+ * The role marker, set here and nowhere else: a front-door resource becomes a child of its API's
+ * `repave:role:FrontDoor` component, so `repave plan` and the policy pack recognise it by its URN on every target.
+ * Stacks deployed before the marker keep their resources: the alias to the old parent moves each one in state
+ * (the engine renames its URN, nothing is replaced), and every alias the caller gives is also tried under the old
+ * parent.
+ */
+function asFrontDoor(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
+    let role = frontDoorRoles.get(parent);
+    if (!role) {
+        role = new FrontDoorRole(`${pulumi.resourceName(parent)}-front-door-role`, { parent });
+        frontDoorRoles.set(parent, role);
+    }
+    const aliases = extra.aliases ?? [];
+    const isAlias = (a: pulumi.Input<string | pulumi.Alias>): a is pulumi.Alias =>
+        typeof a === "object" && !pulumi.Output.isInstance(a) && !(a instanceof Promise);
+    const underOldParent = aliases.flatMap((a) => (isAlias(a) && a.parent === undefined ? [{ ...a, parent }] : []));
+    return { ...extra, parent: role, aliases: [...aliases, ...underOldParent, { parent }] };
+}
+
 /** Front-door resources: stable names, never replaced by a repave. Pass `protect: true` in `extra` for production
  * stacks (the policy pack's repave-front-door-protected rule asks for it). */
 export function frontDoorOptions(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
-    return { parent, ...extra };
+    return asFrontDoor(parent, extra);
 }
 
 /**
@@ -103,7 +134,8 @@ export function switchOptions(
     gate: pulumi.Resource,
     extra: Omit<pulumi.CustomResourceOptions, "dependsOn"> & { dependsOn?: pulumi.Resource[] } = {},
 ): pulumi.CustomResourceOptions {
-    return { parent, ...extra, dependsOn: [...(extra.dependsOn ?? []), gate] };
+    // The switch is a stable resource too: replacing it would drop the production route, so it carries the marker.
+    return asFrontDoor(parent, { ...extra, dependsOn: [...(extra.dependsOn ?? []), gate] });
 }
 
 /**
