@@ -82,7 +82,7 @@ const frontDoorRoles = new WeakMap<pulumi.Resource, FrontDoorRole>();
 
 /**
  * The role marker, set here and nowhere else: a front-door resource becomes a child of its API's
- * `repave:role:FrontDoor` component, so `repave plan` and the policy pack recognise it by its URN on every target.
+ * `repave:role:FrontDoorRole` component, so `repave plan` and the policy pack recognise it by its URN on every target.
  * Stacks deployed before the marker keep their resources: the alias to the old parent moves each one in state
  * (the engine renames its URN, nothing is replaced), and every alias the caller gives is also tried under the old
  * parent.
