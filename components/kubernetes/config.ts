@@ -9,6 +9,8 @@ const dnsSubdomain = z
     .string()
     .regex(/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { message: "must be a Kubernetes object name (lower-case DNS subdomain)" });
 const serviceType = z.enum(["ClusterIP", "NodePort", "LoadBalancer"]);
+/** A Kubernetes resource quantity such as 100m, 0.5, 128Mi or 1G. */
+const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/, { message: "must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1Gi" });
 
 export const kubernetesArgsSchema = z.strictObject({
     namespace: dnsLabel.default("default"),
@@ -44,8 +46,34 @@ export const kubernetesArgsSchema = z.strictObject({
     imagePullSecrets: z.array(dnsSubdomain).default([]),
     /** The ServiceAccount the API pods run as (its token is never mounted). Default: the namespace's `default`. */
     serviceAccountName: dnsSubdomain.optional(),
-    /** Image of the gate Job and the monitor CronJob: any Node.js >= 22.18 (it runs TypeScript by stripping types). */
-    probeImage: z.string().min(1).default("node:24-slim"),
+    /**
+     * Image of the gate Job and the monitor CronJob: any Node.js >= 22.18 (it runs TypeScript by stripping types),
+     * `repository:tag` (resolved to its digest like the API's image) or `repository@sha256:...`. Default: the
+     * project's own probe runner beside the API's image, `<the API image's registry>/repave/probe-runner:24`
+     * (scripts/kubernetes/build-images.sh builds it; never an image from Docker Hub).
+     */
+    probeImage: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9._:/-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$/, {
+            message: "must be an image reference with a tag or a digest: repository:tag or repository@sha256:<64 hex>",
+        })
+        .optional(),
+    /**
+     * The API pods' numeric user and group (runAsNonRoot needs a numeric user: an image whose USER is a name is
+     * refused by the kubelet). Default 65532, the usual non-root uid of minimal images (the sample API's).
+     */
+    runAsUser: z.number().int().min(1).max(2147483647).default(65532),
+    runAsGroup: z.number().int().min(1).max(2147483647).default(65532),
+    /**
+     * The API container's resources. Requests always (a namespace with a ResourceQuota on requests refuses a pod
+     * without them, and the scheduler needs them); limits only when given (a quota on limits.* needs them).
+     */
+    resources: z
+        .strictObject({
+            requests: z.strictObject({ cpu: quantity.default("100m"), memory: quantity.default("128Mi") }).prefault({}),
+            limits: z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() }).prefault({}),
+        })
+        .prefault({}),
     /** How long the gate retries while the candidate settles behind the preview Service. */
     gateSettleSeconds: z.number().int().min(0).max(3600).default(120),
     /** Schedule of the monitor CronJob (five cron fields). */
@@ -66,7 +94,11 @@ const hints: Record<string, string> = {
     issuerName: "write the name of a cert-manager Issuer or ClusterIssuer",
     issuerKind: "choose Issuer or ClusterIssuer",
     className: "write an IngressClass name such as nginx",
-    probeImage: "an image with Node.js >= 22.18, e.g. node:24-slim",
+    probeImage: "name an image with Node.js >= 22.18 by tag or digest, e.g. the project's probe runner pushed to your registry (scripts/kubernetes/build-images.sh), or leave it out for <the API image's registry>/repave/probe-runner:24",
+    runAsUser: "a numeric uid other than 0, e.g. 65532",
+    runAsGroup: "a numeric gid other than 0, e.g. 65532",
+    cpu: "a quantity such as 100m or 0.5",
+    memory: "a quantity such as 128Mi or 1Gi",
     imagePullSecrets: "list the names of kubernetes.io/dockerconfigjson Secrets in the namespace",
     serviceAccountName: "write the name of an existing ServiceAccount",
     gateSettleSeconds: "a whole number of seconds, at most 3600",
@@ -79,8 +111,8 @@ const hints: Record<string, string> = {
  * runs and with what, how the gate reaches it). It goes into the generation id, so a change is a new generation,
  * never an in-place change of the live Deployment (I1) - under `pinned`/`max-age` too.
  */
-export function generationShapeOf(spec: StatelessApiSpec, target: KubernetesArgs): Record<string, unknown> {
-    const { namespace, servicePort, certManager, gateFromDeployer, imagePullSecrets, serviceAccountName, probeImage, gateSettleSeconds } = target;
+export function generationShapeOf(spec: StatelessApiSpec, target: KubernetesArgs, probeImage: string): Record<string, unknown> {
+    const { namespace, servicePort, certManager, gateFromDeployer, imagePullSecrets, serviceAccountName, gateSettleSeconds, runAsUser, runAsGroup, resources } = target;
     return {
         namespace,
         servicePort,
@@ -88,8 +120,12 @@ export function generationShapeOf(spec: StatelessApiSpec, target: KubernetesArgs
         gateFromDeployer,
         imagePullSecrets,
         serviceAccountName: serviceAccountName ?? null,
+        // The pinned reference (a digest), so a new build of the probe runner behind the same tag is a new gate too.
         probeImage,
         gateSettleSeconds,
+        runAsUser,
+        runAsGroup,
+        resources,
         drainSeconds: spec.drainSeconds,
     };
 }

@@ -36,7 +36,8 @@ export interface KubernetesGeneration {
     /** The name of the Secret holding tls.crt / tls.key (and ca.crt when the issuer provides it). */
     tlsSecretName: pulumi.Output<string>;
     deployment: kubernetes.apps.v1.Deployment;
-    disruptionBudget: kubernetes.policy.v1.PodDisruptionBudget;
+    /** Only at capacity > 1 (see below). */
+    disruptionBudget: kubernetes.policy.v1.PodDisruptionBudget | undefined;
 }
 
 export function createGeneration(
@@ -53,6 +54,7 @@ export function createGeneration(
     const labels = generationLabels(changeover);
     const metadata = (suffix?: string) => ({ name: changeover.name(suffix), namespace: target.namespace, labels });
     const seconds = (s: number) => Math.max(1, Math.ceil(s));
+    const selector = { [labelKeys.api]: spec.name, [labelKeys.generation]: identity.id };
 
     // Credential (and, without cert-manager, key + certificate) minted when this generation is created.
     const secrets = new GenerationSecrets(
@@ -81,6 +83,18 @@ export function createGeneration(
 
     // Certificate: a new key pair per generation either way. cert-manager's rotationPolicy Always makes it mint a
     // new private key even if a Secret of that name existed; the provider waits for the Certificate to be Ready.
+    // cert-manager never deletes the Secret it writes (unless the whole cluster runs it with
+    // --enable-certificate-owner-ref, which repave cannot count on), so a retired generation would leave its
+    // private key behind. repave creates that Secret itself, empty: cert-manager's issuer writes the key and
+    // certificate into it (a server-side apply with force), and the engine deletes it with the generation - after
+    // the Certificate, which depends on it, so cert-manager cannot write it again.
+    const certManagerSecret = target.certManager
+        ? new kubernetes.core.v1.Secret(
+              `${name}-certificate-secret`,
+              { metadata: metadata("tls"), type: "kubernetes.io/tls", stringData: { "tls.crt": "", "tls.key": "" } },
+              opts(),
+          )
+        : undefined;
     const certificate = target.certManager
         ? new kubernetes.apiextensions.CustomResource(
               `${name}-certificate`,
@@ -97,7 +111,7 @@ export function createGeneration(
                       issuerRef: { name: target.certManager.issuerName, kind: target.certManager.issuerKind, group: "cert-manager.io" },
                   },
               },
-              opts(),
+              opts({ dependsOn: certManagerSecret ? [certManagerSecret] : [] }),
           )
         : new kubernetes.core.v1.Secret(
               `${name}-certificate`,
@@ -127,7 +141,7 @@ export function createGeneration(
             metadata: { ...metadata(), annotations: { "repave.dev/image-tag": `${image.repository}:${image.tag}`, "repave.dev/image-created-at": image.createdAt } },
             spec: {
                 replicas: spec.capacity,
-                selector: { matchLabels: { [labelKeys.api]: spec.name, [labelKeys.generation]: identity.id } },
+                selector: { matchLabels: selector },
                 progressDeadlineSeconds: seconds(spec.healthCheck.graceSeconds),
                 template: {
                     metadata: { labels },
@@ -136,12 +150,26 @@ export function createGeneration(
                         ...(target.serviceAccountName ? { serviceAccountName: target.serviceAccountName } : {}),
                         ...(target.imagePullSecrets.length > 0 ? { imagePullSecrets: target.imagePullSecrets.map((n) => ({ name: n })) } : {}),
                         terminationGracePeriodSeconds: Math.ceil(spec.drainSeconds) + 30,
-                        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+                        // A numeric user: with runAsNonRoot alone the kubelet refuses an image whose USER is a name
+                        // (it cannot verify a name is not root) and one without USER (root).
+                        securityContext: { runAsNonRoot: true, runAsUser: target.runAsUser, runAsGroup: target.runAsGroup, seccompProfile: { type: "RuntimeDefault" } },
+                        // Spread the generation's pods over nodes and zones, but never leave one unscheduled for it
+                        // (ScheduleAnyway): a single-node cluster, or capacity above the node count, still deploys.
+                        topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
+                            maxSkew: 1,
+                            topologyKey,
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: selector },
+                        })),
                         containers: [
                             {
                                 name: "api",
                                 image: image.reference,
                                 ports: [{ name: "https", containerPort: spec.port }],
+                                resources: {
+                                    requests: target.resources.requests,
+                                    ...(Object.keys(target.resources.limits).length > 0 ? { limits: target.resources.limits } : {}),
+                                },
                                 env: [
                                     { name: "REPAVE_GENERATION", value: identity.id },
                                     { name: "REPAVE_PORT", value: String(spec.port) },
@@ -178,12 +206,14 @@ export function createGeneration(
         opts({ dependsOn: [certificate], customTimeouts: { create: `${seconds(spec.healthCheck.graceSeconds) + 300}s` } }),
     );
 
-    // Voluntary disruptions (node drains) take at most one pod of the generation at a time.
-    const disruptionBudget = new kubernetes.policy.v1.PodDisruptionBudget(
-        `${name}-disruption-budget`,
-        { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: { [labelKeys.api]: spec.name, [labelKeys.generation]: identity.id } } } },
-        opts(),
-    );
+    // Voluntary disruptions (node drains) take at most one pod of the generation at a time. At capacity 1 there is
+    // no budget: maxUnavailable 1 would protect nothing, and minAvailable 1 would block every drain of that node
+    // forever (the eviction API refuses, `kubectl drain` retries until someone deletes the budget). A drain then
+    // stops the one pod and the Deployment starts another elsewhere: capacity 1 accepts that gap by definition.
+    const disruptionBudget =
+        spec.capacity > 1
+            ? new kubernetes.policy.v1.PodDisruptionBudget(`${name}-disruption-budget`, { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } }, opts())
+            : undefined;
 
     return { secrets, credentialSecret, certificate, tlsSecretName, deployment, disruptionBudget };
 }

@@ -31,13 +31,49 @@ export async function pinImage(resolver: ImageResolver, repository: string, tag:
     return { reference: `${repository}@${digest}`, repository, tag, digest, createdAt };
 }
 
+/** Where the project's probe runner is found by default: beside the API's image, in the same registry. */
+export const probeRunner = { path: "repave/probe-runner", tag: "24" } as const;
+
+/**
+ * The image the gate Job and monitor CronJob run, pinned by digest: `probeImage` as configured (a tag is resolved
+ * like the API's), else the project's probe runner in the API image's registry (pulled with the same
+ * imagePullSecrets). Never Docker Hub by default: an API image without a registry of its own, or a registry without
+ * the probe runner, is refused here with a hint - before anything is registered - instead of a pull that hangs
+ * (ErrImagePull) or reaches the internet.
+ */
+export async function pinProbeImage(resolver: ImageResolver, apiRepository: string, probeImage: string | undefined, where: string): Promise<string> {
+    if (probeImage) {
+        const at = probeImage.indexOf("@");
+        if (at >= 0) return probeImage;
+        const colon = probeImage.lastIndexOf(":");
+        const pinned = await pinImage(resolver, probeImage.slice(0, colon), probeImage.slice(colon + 1)).catch((error: unknown) => {
+            throw new Error(`${where}.probeImage: ${probeImage} cannot be resolved to a digest: ${(error as Error).message} (hint: push it there, or name it by digest)`);
+        });
+        return pinned.reference;
+    }
+    const { registry } = parseRepository(apiRepository);
+    const push = "push the project's probe runner there (scripts/kubernetes/build-images.sh builds it as an OCI layout; cluster.sh up pushes it to the embedded registry)";
+    if (registry === dockerHub) {
+        throw new Error(
+            `${where}.probeImage: not set, and the API's image ${apiRepository} names no registry to find the probe runner in (the default is never Docker Hub) (hint: set probeImage to an image with Node.js >= 22.18 in your registry, by tag or digest)`,
+        );
+    }
+    const repository = `${registry}/${probeRunner.path}`;
+    const pinned = await pinImage(resolver, repository, probeRunner.tag).catch((error: unknown) => {
+        throw new Error(`${where}.probeImage: not set, and the default ${repository}:${probeRunner.tag} is not in the registry: ${(error as Error).message} (hint: ${push}, or set probeImage to an image with Node.js >= 22.18)`);
+    });
+    return pinned.reference;
+}
+
+const dockerHub = "registry-1.docker.io";
+
 /** Splits `ghcr.io/acme/orders` into registry and name; Docker Hub names get their implicit registry and `library/`. */
 export function parseRepository(repository: string): { registry: string; name: string } {
     const [first, ...rest] = repository.split("/");
     if (first && rest.length > 0 && (first.includes(".") || first.includes(":") || first === "localhost")) {
         return { registry: first, name: rest.join("/") };
     }
-    return { registry: "registry-1.docker.io", name: rest.length > 0 ? repository : `library/${repository}` };
+    return { registry: dockerHub, name: rest.length > 0 ? repository : `library/${repository}` };
 }
 
 const manifestTypes = [

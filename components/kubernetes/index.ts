@@ -21,7 +21,7 @@ import { checkKubernetesArgs, generationShapeOf, type KubernetesArgs, type Kuber
 import { createCredentialReference, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
 import { createGeneration, labelKeys } from "./generation.ts";
-import { pinImage, RegistryResolver, type ImageResolver } from "./image.ts";
+import { pinImage, pinProbeImage, RegistryResolver, type ImageResolver } from "./image.ts";
 import { graceCredential, MintedCa } from "./mint.ts";
 import { createGateJob, createMonitor, createProbeConfigMap, probeServerName } from "./probe-job.ts";
 
@@ -124,7 +124,9 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
 
         // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
         const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
-        const changeover = beginChangeover(spec, image.reference, { deployId, shape: generationShapeOf(spec, target) });
+        // The probe runner too, by digest (the project's own beside the API's image unless probeImage names one).
+        const probeImage = await pinProbeImage(resolver, spec.image.repository, target.probeImage, `${name}.kubernetes`);
+        const changeover = beginChangeover(spec, image.reference, { deployId, shape: generationShapeOf(spec, target, probeImage) });
         // The image gate. The deployer-side gate checks it before its probes; the in-cluster gate Job cannot read
         // the pipeline's report, so this deploy refuses the image here, before the candidate exists.
         const scan = scanInputs(spec, image.reference);
@@ -173,6 +175,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             gatePassed = bothPassed(probeGate.generation, grace.generation);
         } else {
             const run = {
+                image: probeImage,
                 host: previewHost,
                 port: target.servicePort,
                 serverName,
@@ -207,6 +210,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             target,
             probes,
             {
+                image: probeImage,
                 generation: live(changeover.identity.id),
                 host: `${changeover.stableName()}.${ns}.svc`,
                 port: target.servicePort,

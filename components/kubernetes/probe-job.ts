@@ -32,6 +32,8 @@ export function probeFiles(suite: ProbeSuite): Record<string, string> {
 export { probeServerName } from "./generation.ts";
 
 interface ProbeRun {
+    /** The probe runner, pinned by digest (image.ts, pinProbeImage). */
+    image: string;
     mode: "gate" | "monitor";
     generation: pulumi.Input<string>;
     /** The Service the probes call, and its port. */
@@ -45,17 +47,28 @@ interface ProbeRun {
     settleSeconds: number;
 }
 
+/**
+ * What a probe pod asks for: requests for the scheduler and for namespaces with a ResourceQuota on requests, and
+ * limits for quotas on limits.* (a run of the probes is one Node process of ~50 MiB; these are not configurable
+ * because the workload is repave's, not the API's).
+ */
+export const probeResources = { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } } as const;
+
+/** The uid and gid probe pods run as: the probe runner image's non-root user (any Node image runs as any uid). */
+export const probeUser = 65532;
+
 /** The pod that runs the probes: non-root, read-only, no service-account token, only the Secrets it needs. */
 function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMap, run: ProbeRun): kubernetes.types.input.core.v1.PodSpec {
     return {
         restartPolicy: "Never",
         automountServiceAccountToken: false,
         ...(target.imagePullSecrets.length > 0 ? { imagePullSecrets: target.imagePullSecrets.map((n) => ({ name: n })) } : {}),
-        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+        securityContext: { runAsNonRoot: true, runAsUser: probeUser, runAsGroup: probeUser, seccompProfile: { type: "RuntimeDefault" } },
         containers: [
             {
                 name: "probes",
-                image: target.probeImage,
+                image: run.image,
+                resources: probeResources,
                 command: ["node", `/repave/probes/runner${ext}`],
                 // A failed run's last log lines (the runner's summary: case names, never values) become the
                 // container's termination message, which the provider prints in the failed update.

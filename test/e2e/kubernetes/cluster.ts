@@ -227,8 +227,9 @@ export class KubernetesStack extends LocalStack {
         this.env["NODE_EXTRA_CA_CERTS"] = cluster.registryCa;
         this.env["KUBECONFIG"] = cluster.kubeconfig;
 
-        const probeImage = [...cluster.images].find(([ref]) => ref.includes("/repave/probe-runner:"));
-        if (!probeImage) throw new Error("no probe-runner image in REPAVE_CLUSTER_IMAGES");
+        // No probeImage: the gate Jobs and the monitor run the default, the project's probe runner beside the API's
+        // image in this registry (<registry>/repave/probe-runner:24), resolved to its digest by the program.
+        if (![...cluster.images.keys()].some((ref) => ref.endsWith("/repave/probe-runner:24"))) throw new Error("no probe-runner:24 image in REPAVE_CLUSTER_IMAGES");
         this.api = {
             name: "hello",
             image: { source: "container", repository, tag },
@@ -245,7 +246,6 @@ export class KubernetesStack extends LocalStack {
             namespace: this.namespace,
             serviceType: "NodePort",
             imagePullSecrets: ["registry"],
-            probeImage: `${probeImage[0].slice(0, probeImage[0].lastIndexOf(":"))}@${probeImage[1]}`,
             gateSettleSeconds: 60,
         };
         this.writeConfig();

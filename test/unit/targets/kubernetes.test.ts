@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createCertificateAuthority, issueServerCertificate, type IssuedCertificate } from "../../../components/local/pki.ts";
 import { StatelessApi, parseKubernetesConfig, type ImageResolver, type KubernetesArgsInput } from "../../../components/kubernetes/index.ts";
-import { parseRepository } from "../../../components/kubernetes/image.ts";
+import { parseRepository, pinProbeImage } from "../../../components/kubernetes/image.ts";
 import { caProvider, generationSecretsProvider } from "../../../components/kubernetes/mint.ts";
 import { probeFiles } from "../../../components/kubernetes/probe-job.ts";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
@@ -182,7 +182,8 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
     });
 
     it("resolves the tag through the supplied resolver and pins the digest", () => {
-        assert.deepEqual(calls, ["ghcr.io/acme/orders:stable", "ghcr.io/acme/orders:stable"]);
+        // The API's image, then the probe runner beside it (the default probeImage), on each deploy.
+        assert.deepEqual(calls, ["ghcr.io/acme/orders:stable", "ghcr.io/repave/probe-runner:24", "ghcr.io/acme/orders:stable", "ghcr.io/repave/probe-runner:24"]);
         const pod = podOf(one(second, byType(T.deployment)));
         assert.equal(pod.containers[0]?.image, `ghcr.io/acme/orders@${digestOf(2)}`);
     });
@@ -322,7 +323,15 @@ describe("kubernetes target (mocks): cert-manager and the deployer's gate", () =
         assert.equal(certSpec["secretName"], `orders-${ids[1]}-tls`);
         assert.deepEqual(certSpec["dnsNames"], ["orders.example.com"]);
         assert.equal(second.filter(byType(T.ca)).length, 0, "no repave CA with cert-manager");
-        assert.ok(!second.some((r) => r.type === T.secret && r.inputs["type"] === "kubernetes.io/tls"), "no minted TLS Secret");
+        // The Secret cert-manager writes is repave's own, created empty: no key of repave's in it, and the engine
+        // deletes it with the generation (cert-manager never deletes it). The Certificate depends on it, so the
+        // engine deletes the Certificate first and cert-manager cannot write the Secret again.
+        const tlsSecret = one(second, (r) => r.type === T.secret && meta(r).name === `orders-${ids[1]}-tls`);
+        assert.equal(tlsSecret.inputs["type"], "kubernetes.io/tls");
+        assert.deepEqual(plain(tlsSecret.inputs["stringData"]), { "tls.crt": "", "tls.key": "" }, "empty: the issuer writes the key");
+        assert.equal(meta(tlsSecret).labels?.["repave.dev/generation"], ids[1], "a generation object: replaced with it");
+        assert.ok(cert.dependencies.includes(tlsSecret.urn), "the Certificate depends on its Secret: deleted before it");
+        assert.ok(first.some((r) => r.type === T.secret && r.urn === tlsSecret.urn && meta(r).name === `orders-${ids[0]}-tls`), "same logical name, so the engine retires the old one");
         assert.deepEqual(secretsReadBy(podOf(one(second, byType(T.deployment)))), [`orders-${ids[1]}-credential`, `orders-${ids[1]}-tls`]);
     });
 
@@ -479,6 +488,133 @@ describe("kubernetes target: what its dynamic resources mint in the engine", () 
         assert.match(String(minted["credential"]), /^[A-Za-z0-9_-]{43}$/);
     });
 });
+
+describe("kubernetes target: every image the manifests name is pinned by digest, none from Docker Hub", () => {
+    const images = (run: Registration[]): string[] =>
+        run.flatMap((r) => {
+            const spec = r.inputs["spec"] as { template?: { spec: PodSpec }; jobTemplate?: { spec: { template: { spec: PodSpec } } } } | undefined;
+            const pod = spec?.template?.spec ?? spec?.jobTemplate?.spec.template.spec;
+            return pod ? pod.containers.map((c) => c.image) : [];
+        });
+    let run: Registration[] = [];
+    const calls: string[] = [];
+    before(async () => {
+        freshCluster();
+        run = await deploy(1, {}, calls);
+    });
+
+    it("the API's pods, both gate Jobs and the monitor CronJob: repository@sha256, in a registry named by host", () => {
+        const all = images(run);
+        assert.equal(all.length, 4, `Deployment, two gate Jobs, monitor CronJob: ${all.join(", ")}`);
+        for (const image of all) {
+            assert.match(image, /^[^@]+@sha256:[0-9a-f]{64}$/, `${image} is pinned by digest`);
+            const { registry } = parseRepository(image.slice(0, image.indexOf("@")));
+            assert.ok(registry !== parseRepository("library").registry, `${image} does not name Docker Hub`);
+            assert.doesNotMatch(image, /^node[:@]/, "no node image from the internet");
+        }
+        assert.ok(all.includes(`ghcr.io/repave/probe-runner@${digestOf(1)}`), "the default probe image: the project's runner beside the API's image");
+    });
+
+    it("a probeImage named by tag is resolved to its digest too; one named by digest is used as is", async () => {
+        const resolver = resolverFor(7, []);
+        assert.equal(await pinProbeImage(resolver, "ghcr.io/acme/orders", "registry.internal:5000/tools/node:24", "orders.kubernetes"), `registry.internal:5000/tools/node@${digestOf(7)}`);
+        const pinned = `registry.internal:5000/tools/node@${digestOf(3)}`;
+        assert.equal(await pinProbeImage(resolver, "ghcr.io/acme/orders", pinned, "orders.kubernetes"), pinned);
+    });
+
+    it("without probeImage, an API image with no registry of its own is refused with a hint, never pulled from Docker Hub", async () => {
+        const asked: string[] = [];
+        await assert.rejects(
+            pinProbeImage(resolverFor(1, asked), "acme/orders", undefined, "orders.kubernetes"),
+            /orders\.kubernetes\.probeImage: not set, and the API's image acme\/orders names no registry .*never Docker Hub.*hint: set probeImage/,
+        );
+        assert.deepEqual(asked, [], "no registry was asked");
+    });
+
+    it("without probeImage, a registry that lacks the probe runner is refused with a hint naming what to push", async () => {
+        const missing: ImageResolver = { resolve: async (repository, tag) => Promise.reject(new Error(`HEAD https://${repository}/manifests/${tag}: HTTP 404`)) };
+        await assert.rejects(
+            pinProbeImage(missing, "registry.internal:5000/acme/orders", undefined, "orders.kubernetes"),
+            /orders\.kubernetes\.probeImage: not set, and the default registry\.internal:5000\/repave\/probe-runner:24 is not in the registry: .*HTTP 404 \(hint: push the project's probe runner there \(scripts\/kubernetes\/build-images\.sh/,
+        );
+    });
+});
+
+describe("kubernetes target: a pod spec common clusters accept", () => {
+    let run: Registration[] = [];
+    let single: Registration[] = [];
+    before(async () => {
+        freshCluster();
+        run = await deploy(1, { resources: { limits: { memory: "512Mi" } } });
+        freshCluster();
+        single = await deploy(1, { runAsUser: 10001, runAsGroup: 10002 }, [], parseApiSpecs([{ ...specInput, capacity: 1 }])[0]);
+    });
+    const podSpecs = (r: Registration[]) =>
+        r.flatMap((x) => {
+            const s = x.inputs["spec"] as { template?: { spec: PodSpec }; jobTemplate?: { spec: { template: { spec: PodSpec } } } } | undefined;
+            const pod = s?.template?.spec ?? s?.jobTemplate?.spec.template.spec;
+            return pod ? [{ kind: x.type, pod: pod as PodSpec & { securityContext: Record<string, unknown>; topologySpreadConstraints?: Record<string, unknown>[] } }] : [];
+        });
+
+    it("every pod runs as a numeric non-root user and group (runAsNonRoot alone refuses an image whose USER is a name)", () => {
+        for (const { kind, pod } of [...podSpecs(run), ...podSpecs(single)]) {
+            assert.equal(pod.securityContext["runAsNonRoot"], true, kind);
+            assert.ok(Number.isInteger(pod.securityContext["runAsUser"]) && Number(pod.securityContext["runAsUser"]) > 0, `${kind}: numeric runAsUser`);
+            assert.ok(Number.isInteger(pod.securityContext["runAsGroup"]) && Number(pod.securityContext["runAsGroup"]) > 0, `${kind}: numeric runAsGroup`);
+        }
+        assert.equal(podOf(one(run, byType(T.deployment))).containers.length, 1);
+        assert.deepEqual(
+            pick((podOf(one(run, byType(T.deployment))) as unknown as { securityContext: Record<string, unknown> }).securityContext, "runAsUser", "runAsGroup"),
+            { runAsUser: 65532, runAsGroup: 65532 },
+            "default",
+        );
+        assert.deepEqual(pick((podOf(one(single, byType(T.deployment))) as unknown as { securityContext: Record<string, unknown> }).securityContext, "runAsUser", "runAsGroup"), {
+            runAsUser: 10001,
+            runAsGroup: 10002,
+        });
+    });
+
+    it("every container requests CPU and memory (namespaces with a ResourceQuota refuse pods without); limits where configured", () => {
+        for (const { kind, pod } of podSpecs(run)) {
+            const resources = pod.containers[0]!["resources"] as { requests?: Record<string, string>; limits?: Record<string, string> } | undefined;
+            assert.ok(resources?.requests?.["cpu"] && resources.requests["memory"], `${kind}: requests`);
+            if (kind !== T.deployment) assert.ok(resources.limits?.["cpu"] && resources.limits["memory"], `${kind}: the probe pods have limits too`);
+        }
+        const api = podOf(one(run, byType(T.deployment))).containers[0]!["resources"];
+        assert.deepEqual(api, { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } });
+        assert.deepEqual(podOf(one(single, byType(T.deployment))).containers[0]!["resources"], { requests: { cpu: "100m", memory: "128Mi" } }, "no limits unless configured");
+    });
+
+    it("spreads a generation's pods over nodes and zones without ever leaving one unscheduled", () => {
+        const pod = podSpecs(run).find((p) => p.kind === T.deployment)!.pod;
+        const id = generationOf(run);
+        assert.deepEqual(
+            pod.topologySpreadConstraints?.map((c) => [c["topologyKey"], c["whenUnsatisfiable"], c["maxSkew"], JSON.stringify(c["labelSelector"])]),
+            ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((k) => [k, "ScheduleAnyway", 1, JSON.stringify({ matchLabels: { "repave.dev/api": "orders", "repave.dev/generation": id } })]),
+        );
+    });
+
+    it("a PodDisruptionBudget of maxUnavailable 1 at capacity > 1; none at capacity 1, where it would block or protect nothing", () => {
+        assert.deepEqual((one(run, byType(T.pdb)).inputs["spec"] as { maxUnavailable: number }).maxUnavailable, 1);
+        assert.equal(single.filter(byType(T.pdb)).length, 0);
+    });
+
+    it("refuses a bad user, group or quantity with a hint", () => {
+        assert.throws(
+            () => parseKubernetesConfig({ orders: { runAsUser: 0, runAsGroup: "x", resources: { requests: { cpu: "lots" }, limits: { memory: "-1" } } } }, [spec]),
+            (err: unknown) => {
+                const text = (err as SpecError).problems.join("\n");
+                assert.match(text, /orders\.runAsUser: .*hint: a numeric uid other than 0/);
+                assert.match(text, /orders\.runAsGroup: /);
+                assert.match(text, /orders\.resources\.requests\.cpu: must be a Kubernetes quantity/);
+                assert.match(text, /orders\.resources\.limits\.memory: must be a Kubernetes quantity/);
+                return true;
+            },
+        );
+    });
+});
+
+const pick = (o: Record<string, unknown>, ...keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
 
 describe("kubernetes target: the example stack", () => {
     it("stacks/Pulumi.k8s-example.yaml passes the same validation the program runs", () => {
