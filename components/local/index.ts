@@ -2,6 +2,7 @@
 // cloud account. The model (spec, generation identity, probes, ordering) is shared; this file only maps it.
 import * as pulumi from "@pulumi/pulumi";
 import { join, resolve } from "node:path";
+import { frontDoorOptions, switchOptions } from "../changeover.ts";
 import { currentDeployId, generationIdentity } from "../generation.ts";
 import { durationMs, type StatelessApiSpec } from "../spec.ts";
 import { resolveLatestBuild } from "./image.ts";
@@ -59,10 +60,10 @@ export class StatelessApi extends pulumi.ComponentResource {
         const frontDoor = new FrontDoor(
             `${name}-front-door`,
             { api: spec.name, port: local.port, testPort: local.testPort, stateDir, adminTokenRotationSeconds: durationMs(local.adminTokenRotation) / 1000 },
-            parent,
+            frontDoorOptions(this),
         );
         // Rotates in place on a schedule, with overlap: its trust bundle (certPem) holds the signing CA and the next.
-        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, rotationSeconds: durationMs(local.caRotation) / 1000 }, parent);
+        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, rotationSeconds: durationMs(local.caRotation) / 1000 }, frontDoorOptions(this));
         const healthCheck = {
             path: spec.healthCheck.path,
             intervalSeconds: spec.healthCheck.intervalSeconds,
@@ -139,7 +140,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 keepWarmSeconds: spec.keepWarmSeconds,
                 intervalSeconds: spec.probes.intervalSeconds,
             },
-            { ...parent, dependsOn: [gate] },
+            switchOptions(this, gate),
         );
 
         this.url = frontDoor.url;
