@@ -76,6 +76,12 @@ export const kubernetesArgsSchema = z.strictObject({
         .prefault({}),
     /** How long the gate retries while the candidate settles behind the preview Service. */
     gateSettleSeconds: z.number().int().min(0).max(3600).default(120),
+    /**
+     * Where a failed monitor run is reported, besides the failed Job's Warning Event: a key of a Secret in
+     * `namespace` holding a webhook URL (a secret: such URLs carry their token); the runner POSTs a JSON alert
+     * with a Slack-style `text` there.
+     */
+    alertWebhook: z.strictObject({ secretName: dnsSubdomain, key: z.string().regex(/^[-._a-zA-Z0-9]+$/, { message: "must be a Secret key" }).default("url") }).optional(),
     /** Schedule of the monitor CronJob (five cron fields). */
     monitorSchedule: z
         .string()
@@ -103,6 +109,7 @@ const hints: Record<string, string> = {
     serviceAccountName: "write the name of an existing ServiceAccount",
     gateSettleSeconds: "a whole number of seconds, at most 3600",
     monitorSchedule: "write five cron fields, e.g. */5 * * * *",
+    secretName: "write the name of a Secret in the namespace holding the webhook URL",
 };
 
 /**

@@ -34,6 +34,7 @@ export { probeServerName } from "./generation.ts";
 interface ProbeRun {
     /** The probe runner, pinned by digest (image.ts, pinProbeImage). */
     image: string;
+    api: string;
     mode: "gate" | "monitor";
     generation: pulumi.Input<string>;
     /** The Service the probes call, and its port. */
@@ -83,6 +84,11 @@ function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMa
                     { name: "REPAVE_CA_FILE", value: "/repave/ca/ca.crt" },
                     { name: "REPAVE_SETTLE_SECONDS", value: String(run.settleSeconds) },
                     { name: "REPAVE_CREDENTIAL", valueFrom: { secretKeyRef: { name: run.credentialSecret, key: run.credentialKey } } },
+                    { name: "REPAVE_API", value: run.api },
+                    // Only the monitor alerts (the gate fails the update, which the deployer sees).
+                    ...(run.mode === "monitor" && target.alertWebhook
+                        ? [{ name: "REPAVE_ALERT_WEBHOOK_URL", valueFrom: { secretKeyRef: { name: target.alertWebhook.secretName, key: target.alertWebhook.key } } }]
+                        : []),
                 ],
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                 volumeMounts: [
@@ -121,7 +127,7 @@ export function createGateJob(
     changeover: Changeover,
     target: KubernetesArgs,
     configMap: kubernetes.core.v1.ConfigMap,
-    run: Omit<ProbeRun, "mode" | "generation">,
+    run: Omit<ProbeRun, "mode" | "generation" | "api">,
     dependsOn: pulumi.Resource[],
     role: "gate" | "gate-grace" = "gate",
 ): kubernetes.batch.v1.Job {
@@ -149,7 +155,7 @@ export function createGateJob(
                 activeDeadlineSeconds: run.settleSeconds + 240,
                 template: {
                     metadata: { labels: { [labelKeys.api]: changeover.spec.name, "repave.dev/role": "gate" } },
-                    spec: probePod(target, configMap, { ...run, mode: "gate", generation: changeover.identity.id }),
+                    spec: probePod(target, configMap, { ...run, api: changeover.spec.name, mode: "gate", generation: changeover.identity.id }),
                 },
             },
         },
@@ -167,7 +173,7 @@ export function createMonitor(
     changeover: Changeover,
     target: KubernetesArgs,
     configMap: kubernetes.core.v1.ConfigMap,
-    run: Omit<ProbeRun, "mode" | "settleSeconds">,
+    run: Omit<ProbeRun, "mode" | "settleSeconds" | "api">,
     after: pulumi.Resource[],
 ): kubernetes.batch.v1.CronJob {
     return new kubernetes.batch.v1.CronJob(
@@ -185,7 +191,7 @@ export function createMonitor(
                         activeDeadlineSeconds: 120,
                         template: {
                             metadata: { labels: { [labelKeys.api]: changeover.spec.name, "repave.dev/role": "monitor" } },
-                            spec: probePod(target, configMap, { ...run, mode: "monitor", settleSeconds: 0 }),
+                            spec: probePod(target, configMap, { ...run, api: changeover.spec.name, mode: "monitor", settleSeconds: 0 }),
                         },
                     },
                 },

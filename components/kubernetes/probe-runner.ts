@@ -37,6 +37,27 @@ for (;;) {
     console.log(`not yet: ${summarize(report)}`);
     await new Promise((resolve) => setTimeout(resolve, 5_000));
 }
-console.log(JSON.stringify({ mode, generation: process.env["REPAVE_GENERATION"] ?? null, passed: report.passed, results: report.results }));
+const generation = process.env["REPAVE_GENERATION"] ?? null;
+console.log(JSON.stringify({ mode, generation, passed: report.passed, results: report.results }));
+// A failed monitor run alerts: the Job fails (the job controller records a BackoffLimitExceeded Warning Event on it,
+// kept with failedJobsHistoryLimit), and with REPAVE_ALERT_WEBHOOK_URL (from a Secret: such URLs carry a token) the
+// runner posts the failure there - JSON with a Slack-style `text`, case names only, never a credential or the URL.
+if (!report.passed && mode === "monitor" && process.env["REPAVE_ALERT_WEBHOOK_URL"]) {
+    const failed = report.results.filter((r) => !r.ok).map((r) => r.name);
+    const text = `repave monitor: ${process.env["REPAVE_API"] ?? "api"} FAILED in production (generation ${generation ?? "?"}): ${summarize(report)}`;
+    const alert = { source: "repave-monitor", api: process.env["REPAVE_API"] ?? null, generation, target: `${endpoint.host}:${endpoint.port}`, failed, text, at: new Date().toISOString() };
+    try {
+        const response = await fetch(process.env["REPAVE_ALERT_WEBHOOK_URL"], {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(alert),
+            signal: AbortSignal.timeout(10_000),
+        });
+        console.log(`alert webhook: HTTP ${response.status}`);
+    } catch (error) {
+        // The Job fails either way; its Event still alerts whoever watches them.
+        console.log(`alert webhook: not delivered (${(error as Error).name})`);
+    }
+}
 console.log(`${mode} ${report.passed ? "passed" : "FAILED"}: ${summarize(report)}`);
 process.exitCode = report.passed ? 0 : 1;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { X509Certificate, createHash, createPrivateKey } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -720,7 +721,7 @@ describe("kubernetes target: the probe bundle the gate Job runs", () => {
         return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as AddressInfo).port, close: () => server.close() })));
     }
 
-    function runBundle(port: number): Promise<{ code: number; stdout: string }> {
+    function runBundle(port: number, extra: Record<string, string> = {}): Promise<{ code: number; stdout: string }> {
         const env = {
             PATH: process.env["PATH"] ?? "",
             REPAVE_MODE: "gate",
@@ -734,6 +735,7 @@ describe("kubernetes target: the probe bundle the gate Job runs", () => {
             // A moved clock (scripts/test.sh runs the unit tests a year ahead) reaches the bundle too: it checks
             // certificates this process minted.
             ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "LD_PRELOAD" || k.startsWith("FAKETIME"))),
+            ...extra,
         };
         return new Promise((resolve) =>
             execFile(process.execPath, [join(dir, "runner.ts")], { env, timeout: 30_000 }, (err, stdout) =>
@@ -764,5 +766,80 @@ describe("kubernetes target: the probe bundle the gate Job runs", () => {
         } finally {
             server.close();
         }
+    });
+
+    /** A webhook receiver on loopback: what the monitor posts when production fails. */
+    function webhook(): Promise<{ url: string; posts: { path: string; body: string }[]; close: () => void }> {
+        const posts: { path: string; body: string }[] = [];
+        const server = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", (c: Buffer) => (body += c.toString())).on("end", () => {
+                posts.push({ path: `${req.method} ${req.url}`, body });
+                res.writeHead(200).end("ok");
+            });
+        });
+        return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T0KEN`, posts, close: () => server.close() })));
+    }
+
+    it("a failed monitor run posts an alert to the webhook (case names, never the credential) and fails its Job", async () => {
+        const [hook, down] = [await webhook(), await api(false)];
+        down.close(); // production down: nothing listens on that port any more
+        try {
+            const monitor = { REPAVE_MODE: "monitor", REPAVE_API: "orders", REPAVE_GENERATION: "g-1234", REPAVE_ALERT_WEBHOOK_URL: hook.url };
+            const { code, stdout } = await runBundle(down.port, monitor);
+            assert.equal(code, 1, stdout);
+            assert.match(stdout, /alert webhook: HTTP 200/);
+            assert.equal(hook.posts.length, 1, stdout);
+            assert.equal(hook.posts[0]!.path, "POST /hooks/T0KEN");
+            const alert = JSON.parse(hook.posts[0]!.body) as { source: string; api: string; generation: string; failed: string[]; text: string };
+            assert.equal(alert.source, "repave-monitor");
+            assert.equal(alert.api, "orders");
+            assert.equal(alert.generation, "g-1234");
+            assert.ok(alert.failed.length > 0, "names the failed cases");
+            assert.match(alert.text, /repave monitor: orders FAILED in production \(generation g-1234\)/);
+            assert.ok(!hook.posts[0]!.body.includes(TOKEN) && !stdout.includes(TOKEN), "never the credential");
+            assert.ok(!stdout.includes("T0KEN"), "never the webhook URL (it carries a token)");
+
+            // A healthy production posts nothing; an unreachable webhook still fails the Job (its Event alerts).
+            const up = await api(false);
+            try {
+                assert.equal((await runBundle(up.port, monitor)).code, 0);
+                assert.equal(hook.posts.length, 1, "no alert when production passes");
+            } finally {
+                up.close();
+            }
+            hook.close();
+            const unreachable = await runBundle(down.port, monitor);
+            assert.equal(unreachable.code, 1);
+            assert.match(unreachable.stdout, /alert webhook: not delivered/);
+        } finally {
+            hook.close();
+        }
+    });
+});
+
+describe("kubernetes target: the monitor alerts somebody", () => {
+    let run: Registration[] = [];
+    before(async () => {
+        freshCluster();
+        run = await deploy(1, { alertWebhook: { secretName: "orders-alerts" } });
+    });
+    const envOf = (r: Registration) => {
+        const s = r.inputs["spec"] as { template?: { spec: PodSpec }; jobTemplate?: { spec: { template: { spec: PodSpec } } } };
+        return (s.template?.spec ?? s.jobTemplate!.spec.template.spec).containers[0]!.env;
+    };
+
+    it("the monitor CronJob reads the webhook URL from the named Secret (key `url` by default); the gate Jobs do not alert", () => {
+        const cron = one(run, byType(T.cronJob));
+        assert.deepEqual(envOf(cron).find((e) => e.name === "REPAVE_ALERT_WEBHOOK_URL")?.valueFrom?.secretKeyRef, { name: "orders-alerts", key: "url" });
+        assert.equal(envOf(cron).find((e) => e.name === "REPAVE_API")?.value, "orders");
+        for (const job of run.filter(byType(T.job))) assert.equal(envOf(job).find((e) => e.name === "REPAVE_ALERT_WEBHOOK_URL"), undefined, job.name);
+        const spec = cron.inputs["spec"] as { failedJobsHistoryLimit: number; jobTemplate: { spec: { backoffLimit: number } } };
+        assert.ok(spec.failedJobsHistoryLimit >= 1, "failed runs are kept: their Jobs and Events are what an operator sees");
+        assert.equal(spec.jobTemplate.spec.backoffLimit, 0, "one failed run fails the Job at once (BackoffLimitExceeded Event)");
+    });
+
+    it("refuses a webhook Secret that is not a Kubernetes name", () => {
+        assert.throws(() => parseKubernetesConfig({ orders: { alertWebhook: { secretName: "Alerts!" } } }, [spec]), /orders\.alertWebhook\.secretName: .*hint: write the name of a Secret/);
     });
 });
