@@ -12,9 +12,10 @@ import { ChangeoverProgress } from "./progress.ts";
 import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
 import { rollback, rollbackTargets } from "./rollback.ts";
-import { CancelledError, run } from "./run.ts";
+import { CancelledError, frontDoorChangeLines, run } from "./run.ts";
 import { renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
+import { fleetMain, isFleetInvocation } from "./fleet-cli.ts";
 import { backendUrlFor, defaultWorkDir, openStack } from "./workspace.ts";
 
 export { exitCodes };
@@ -23,18 +24,22 @@ const usage = `usage: repave <command> [options]
 
 commands:
   plan       preview the next deploy as a repave: generations, images and ages, certificate and credential
-             rotation, replaced vs kept resources. Exit 0: no repave; 2: a repave would happen.
+             rotation, replaced vs kept resources. Exit 0: no repave; 2: a repave would happen; 8: the
+             deploy would replace or delete part of a front door.
   run        deploy (a red/green repave). --if-older-than 7d: do nothing when everything serving is younger
-             and no newer image waits.
+             and no newer image waits. Refuses (exit 8) a deploy that would replace or delete part of a
+             deployed front door, unless --allow-front-door-change.
   status     per API: generation, ages, certificate expiry. Exit 3 when anything is past policy.
   rollback   redeploy the image the previous generation ran, as a new gated generation.
   recover    after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphans.
              Refuses while the run holding the lock is alive (exit 4).
+  report     one self-contained HTML page: per API ages against policy, certificate expiry, recent changeovers.
+  (plan, run, status and report take --stacks PATTERN or several --stack: a fleet, in waves: repave report --help)
   engine     which Pulumi CLI the driver uses, and why (REPAVE_ENGINE=auto|path|project, REPAVE_PULUMI=path).
 
 exit codes: 0 ok, 1 failed, 2 a repave is pending (plan), 3 past policy (status), 4 locked by a live or
-  unverifiable update, 5 stack not found, 6 the candidate failed its gate, 7 refused by a policy pack, 64 usage,
-  130 cancelled (Ctrl-C)
+  unverifiable update, 5 stack not found, 6 the candidate failed its gate, 7 refused by a policy pack, 8 the
+  deploy would replace or delete part of a front door, 64 usage, 130 cancelled (Ctrl-C)
 
 options:
   --stack NAME             stack (default: local)
@@ -47,6 +52,8 @@ options:
   --policy-pack DIR        plan/run: a policy pack the update must pass (repeatable; e.g. the package's policy/)
   --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d
+  --allow-front-door-change  run: deploy even if it replaces or deletes part of a front door (moving an
+                           API's address, removing an API)
   --max-age DUR            status: oldest generation/credential allowed (default 7d)
   --max-image-age DUR      status: oldest image allowed (default 30d)
   --min-cert-validity DUR  status: least certificate validity left (default 7d)`;
@@ -88,6 +95,7 @@ function duration(flag: string, text: string | undefined, fallback?: string): nu
 }
 
 async function main(argv: string[]): Promise<number> {
+    if (isFleetInvocation(argv)) return fleetMain(argv);
     let parsed;
     try {
         parsed = parseArgs({
@@ -106,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
                 "min-cert-validity": { type: "string" },
                 verbose: { type: "boolean", short: "v" },
                 force: { type: "boolean" },
+                "allow-front-door-change": { type: "boolean" },
                 "policy-pack": { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
@@ -142,15 +151,29 @@ async function main(argv: string[]): Promise<number> {
                 audit.write("plan", "ok", {
                     api: a.api,
                     generation: a.liveGeneration,
-                    details: { repave: a.repave, candidate: a.candidateGeneration, image: a.image, frontDoorKept: a.frontDoorKept },
+                    details: { repave: a.repave, candidate: a.candidateGeneration, image: a.image, frontDoorKept: a.frontDoorKept, frontDoorChanges: a.frontDoorChanges },
                 });
             }
             emit(values.format === "json" ? JSON.stringify(p, null, 2) : renderMarkdown(p));
+            if (p.frontDoorChanged) {
+                // The plan is printed above; the exit code and this line are what a pipeline acts on.
+                console.error(
+                    `repave: this deploy would replace or delete part of the front door (I4): ${frontDoorChangeLines(p).join("; ")}. ` +
+                        "`repave run` refuses it unless --allow-front-door-change.",
+                );
+                return exitCodes.frontDoorChange;
+            }
             return p.repave ? exitCodes.repavePending : exitCodes.ok;
         }
         case "run": {
             const threshold = duration("if-older-than", values["if-older-than"]);
-            const outcome = await run(await stack(), audit, { ifOlderThan: threshold, signal: controller.signal, policyPacks, ...progress });
+            const outcome = await run(await stack(), audit, {
+                ifOlderThan: threshold,
+                signal: controller.signal,
+                policyPacks,
+                allowFrontDoorChange: values["allow-front-door-change"] ?? false,
+                ...progress,
+            });
             if (outcome.skipped) console.error(`repave: nothing to do: ${outcome.reason}`);
             else for (const f of outcome.after) console.error(`repave: ${f.api} now on ${f.generation} (image ${f.imageVersion})`);
             return exitCodes.ok;
