@@ -36,6 +36,22 @@ export const gcpArgsSchema = z.strictObject({
      */
     propagationSeconds: z.number().int().min(0).max(3600).default(120),
     uptimeCheckPeriod: z.enum(["60s", "300s", "600s", "900s"]).default("60s"),
+    /**
+     * Cloud DNS managed zone (in `project`) that holds the certificate domains: the DNS authorizations' CNAME records
+     * are created there. Without it the records are printed (and exported as `dnsAuthorizationRecords`) for your DNS;
+     * certificates are issued once they exist.
+     */
+    dnsZone: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, { message: "must be a Cloud DNS managed zone name such as example-com" }).optional(),
+    /**
+     * A CA Service pool (projects/<p>/locations/<region>/caPools/<pool>) for private certificates, for an API whose
+     * callers trust that CA. Unset: public Google-managed certificates, proven by DNS authorization.
+     */
+    caPool: z
+        .string()
+        .regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[a-z0-9-]+\/caPools\/[A-Za-z0-9_-]+$/, { message: "must be a CA pool id: projects/<project>/locations/<region>/caPools/<pool>" })
+        .optional(),
+    /** The pool's root certificate (PEM), required with `caPool`: the gate trusts it, as your callers must. */
+    caRootPem: z.string().includes("-----BEGIN CERTIFICATE-----", { message: "must be a PEM certificate" }).optional(),
     /** Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) the alert notifies. */
     notificationChannels: z.array(z.string().startsWith("projects/", { message: "must be a channel id: projects/<project>/notificationChannels/<id>" })).default([]),
 });
@@ -53,6 +69,9 @@ const hints: Record<string, string> = {
     propagationSeconds: "a whole number of seconds, at most 3600",
     uptimeCheckPeriod: "choose 60s, 300s, 600s or 900s",
     notificationChannels: "list channel ids from `gcloud beta monitoring channels list`",
+    dnsZone: "write the zone's name (not its DNS name), from `gcloud dns managed-zones list`",
+    caPool: "write the pool's full id, from `gcloud privateca pools list --format='value(name)'`",
+    caRootPem: "paste the pool's root CA certificate, from `gcloud privateca roots describe`",
 };
 
 /**
@@ -62,8 +81,13 @@ const hints: Record<string, string> = {
  * another machine type or network would be a replacement under the same name (409 alreadyExists, I1).
  */
 export function generationShapeOf(spec: StatelessApiSpec, target: GcpArgs): Record<string, unknown> {
-    const { project, region, network, subnetwork, machineType, propagationSeconds } = target;
-    return { project, region, network, subnetwork: subnetwork ?? null, machineType, propagationSeconds, drainSeconds: spec.drainSeconds };
+    const { project, region, network, subnetwork, machineType, propagationSeconds, caPool } = target;
+    // `certificates`: how the generation's certificate is issued. A Certificate Manager certificate's `managed`
+    // block is ForceNew (terraform-provider-google resource_certificate_manager_certificate.go), so another issuer
+    // under the same generation would be a replacement under the same name. It also makes the upgrade from compute
+    // ManagedSslCertificates a new generation: its certificate is gated before production serves it.
+    const certificates = caPool ? `certificate-manager/ca-pool/${caPool}` : "certificate-manager/dns-authorization";
+    return { project, region, network, subnetwork: subnetwork ?? null, machineType, propagationSeconds, drainSeconds: spec.drainSeconds, certificates };
 }
 
 /** What the GCP target needs from a spec beyond spec.ts's own rules. `at` is the spec's path in the config. */
@@ -100,9 +124,16 @@ export function checkGcpArgs(spec: StatelessApiSpec, raw: unknown, where: { spec
         problems.push(`${where.args}: missing (hint: add project and region for ${spec.name})`);
         return { problems };
     }
+    // Fields that only make sense together, checked on the raw block so they are listed with every other problem.
+    const pair = raw as { caPool?: unknown; caRootPem?: unknown };
+    const before = problems.length;
+    if (pair.caPool !== undefined && pair.caRootPem === undefined) {
+        problems.push(`${where.args}.caRootPem: is required with caPool: the gate must trust the private CA (hint: ${hints["caRootPem"]})`);
+    }
+    if (pair.caRootPem !== undefined && pair.caPool === undefined) problems.push(`${where.args}.caRootPem: is only used with caPool (hint: remove it, or set caPool)`);
     const parsed = gcpArgsSchema.safeParse(raw);
-    if (!parsed.success) {
-        problems.push(...parsed.error.issues.map((i) => describeIssue(where.args, i, hints)));
+    if (!parsed.success || problems.length > before) {
+        if (!parsed.success) problems.push(...parsed.error.issues.map((i) => describeIssue(where.args, i, hints)));
         return { problems };
     }
     return { args: parsed.data, problems };

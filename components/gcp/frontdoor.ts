@@ -6,6 +6,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { namedFrontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
 import type { ProbeGate } from "../gate.ts";
+import { createProductionCertificateMap, createTestCertificateMap, type CertificateMapRoute } from "./certificates.ts";
 import type { GcpArgs } from "./config.ts";
 import { loadBalancerSourceRanges, networkTag, type GcpGeneration } from "./generation.ts";
 
@@ -19,6 +20,8 @@ export interface Route {
     urlMap: gcp.compute.URLMap;
     proxy: gcp.compute.TargetHttpsProxy;
     listener: gcp.compute.GlobalForwardingRule;
+    /** The listener's certificate map; its entry names the certificate the route serves. */
+    certificates: CertificateMapRoute;
 }
 
 export function createFrontDoor(name: string, parent: pulumi.Resource, changeover: Changeover, target: GcpArgs): FrontDoor {
@@ -68,7 +71,7 @@ function listener(name: string, parent: pulumi.Resource, project: string, physic
 }
 
 /**
- * The test route: its own URL map and target proxy, pointing at the candidate's backend service and certificate,
+ * The test route: its own URL map, certificate map and target proxy, pointing at the candidate's backend service and certificate,
  * behind a second forwarding rule on the same address. Updated in place before the gate, so the gate probes the
  * candidate through the same kind of load balancer, TLS policy and certificate production will use.
  */
@@ -84,22 +87,23 @@ export function createTestRoute(name: string, parent: pulumi.Resource, changeove
         },
         namedFrontDoorOptions(parent),
     );
+    const certificates = createTestCertificateMap(name, parent, changeover, target, candidate.certificate);
     const proxy = new gcp.compute.TargetHttpsProxy(
         `${name}-test-proxy`,
         {
             project,
             name: changeover.stableName("test"),
             urlMap: urlMap.selfLink,
-            sslCertificates: [candidate.certificate.selfLink],
+            certificateMap: certificates.reference,
             sslPolicy: frontDoor.tlsPolicy.selfLink,
         },
         namedFrontDoorOptions(parent),
     );
-    return { urlMap, proxy, listener: listener(`${name}-test-listener`, parent, project, changeover.stableName("test"), proxy, frontDoor.address, target.testPort) };
+    return { urlMap, proxy, certificates, listener: listener(`${name}-test-listener`, parent, project, changeover.stableName("test"), proxy, frontDoor.address, target.testPort) };
 }
 
 /**
- * The switch: the production URL map's default service and the production proxy's certificate move to the
+ * The switch: the production URL map's default service and the production certificate map's entry move to the
  * candidate, in place, only after both gates passed it (its own credential, and the one callers still hold). Both
  * take `gate.generation` as an input (ordering by data, I2) and refuse any generation but the candidate. The old certificate and backend are still there (the engine
  * deletes them after the update), so nothing the proxy or URL map uses is ever deleted under it (pulumi/pulumi#6350).
@@ -135,16 +139,19 @@ export function createProductionRoute(
         },
         switchOptions(parent, gate, { dependsOn: [grace], ignoreChanges: ["name"] }),
     );
+    const certificates = createProductionCertificateMap(name, parent, changeover, target, afterGate(candidate.certificate.id), gate, grace);
+    // The proxy itself names the map, which never changes: on a stack deployed with compute certificates the first
+    // update moves it from `sslCertificates` to the map (the map's entry already names the gated certificate).
     const proxy = new gcp.compute.TargetHttpsProxy(
         `${name}-https-proxy`,
         {
             project,
             name: changeover.stableName("https"),
             urlMap: urlMap.selfLink,
-            sslCertificates: [afterGate(candidate.certificate.selfLink)],
+            certificateMap: certificates.reference,
             sslPolicy: frontDoor.tlsPolicy.selfLink,
         },
-        switchOptions(parent, gate, { dependsOn: [grace], ignoreChanges: ["name"] }),
+        switchOptions(parent, gate, { dependsOn: [grace, certificates.entry], ignoreChanges: ["name"] }),
     );
-    return { urlMap, proxy, listener: listener(`${name}-https-listener`, parent, project, changeover.stableName("https"), proxy, frontDoor.address, 443) };
+    return { urlMap, proxy, certificates, listener: listener(`${name}-https-listener`, parent, project, changeover.stableName("https"), proxy, frontDoor.address, 443) };
 }

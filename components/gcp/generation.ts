@@ -6,6 +6,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { generationOptions, type Changeover, type LiveCredential } from "../changeover.ts";
+import { createGenerationCertificate, type CertificateAuthority } from "./certificates.ts";
 import type { GcpArgs } from "./config.ts";
 import { GenerationCredential, graceCredential } from "./credential.ts";
 import type { PinnedImage } from "./image.ts";
@@ -35,7 +36,8 @@ export interface GcpGeneration {
     healthCheck: gcp.compute.HealthCheck;
     group: gcp.compute.RegionInstanceGroupManager;
     backend: gcp.compute.BackendService;
-    certificate: gcp.compute.ManagedSslCertificate;
+    /** Certificate Manager certificate, issued through the front door's DNS authorizations (or CA pool). */
+    certificate: gcp.certificatemanager.Certificate;
     retirement: Retirement;
 }
 
@@ -54,6 +56,7 @@ export function createGeneration(
     target: GcpArgs,
     image: PinnedImage,
     live: LiveCredential | null,
+    authority: CertificateAuthority,
 ): GcpGeneration {
     const { spec, identity } = changeover;
     const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
@@ -180,14 +183,10 @@ export function createGeneration(
         opts(),
     );
 
-    // Certificate: one Google-managed certificate per generation, never replaced in place while a proxy uses it
-    // (pulumi/pulumi#6350): a new name per generation, the test proxy takes it before the gate, the production
-    // proxy's sslCertificates moves to it in the switch, and the old one is deleted after, by then unreferenced.
-    const certificate = new gcp.compute.ManagedSslCertificate(
-        `${name}-certificate`,
-        { project, name: changeover.name("cert"), managed: { domains: spec.certificate.domains } },
-        opts(),
-    );
+    // Certificate: one per generation (I5), never replaced in place while a map entry names it (pulumi/pulumi#6350):
+    // a new name per generation, the test map's entry takes it before the gate, the production map's entry moves to
+    // it in the switch, and the old one is deleted after the update, by then unreferenced (certificates.ts).
+    const certificate = createGenerationCertificate(name, parent, changeover, target, authority, labels);
 
     const retirement = new Retirement(
         `${name}-retirement`,

@@ -4,11 +4,12 @@
 //
 //   1 image       newest image of the family, pinned by self-link                 image.ts
 //   2 front door  static address, TLS policy, firewall: stable                   frontdoor.ts
+//                 DNS authorizations (+ CNAMEs) or CA pool issuance: stable       certificates.ts
 //   - credential  the API's stable secret: callers use its latest version         credential.ts
 //   3 generation  account, credential + secrets, template, MIG, backend, cert     generation.ts
-//   4 test route  test URL map + proxy -> candidate, listener on testPort          frontdoor.ts
+//   4 test route  test URL map + certificate map entry -> candidate, testPort      frontdoor.ts
 //   5 gate        ProbeGate: positive + negative probes on the test listener       ../gate.ts
-//   6 switch      production URL map + proxy cert -> the gated generation          frontdoor.ts
+//   6 switch      production URL map + certificate map entry -> gated generation   frontdoor.ts
 //   7 promote     a new version of the stable secret: callers move to the new one   credential.ts
 //   8 monitor     uptime check + alert on the production name, with that credential monitor.ts
 //   9 retire      the engine deletes the old generation after the update; its Retirement waits first
@@ -17,6 +18,7 @@ import { beginChangeover, InitializeHandoff } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, generationShapeOf, type GcpArgs, type GcpArgsInput } from "./config.ts";
+import { createCertificateAuthority } from "./certificates.ts";
 import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
 import { createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createGeneration, gcpLabels } from "./generation.ts";
@@ -44,7 +46,8 @@ interface Facts {
     imageName: string;
     imageCreatedAt: string;
     certificate: pulumi.Output<string>;
-    certNotAfter: pulumi.Output<string>;
+    certNotAfter: string | undefined;
+    dnsAuthorizationRecords: pulumi.Output<{ name: string; type: string; data: string }[]>;
     credentialCreatedAt: pulumi.Output<string>;
     credential: pulumi.Output<string>;
     uptimeCheckId: pulumi.Output<string>;
@@ -72,9 +75,12 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
     declare readonly imageId: pulumi.Output<string>;
     declare readonly imageName: pulumi.Output<string>;
     declare readonly imageCreatedAt: pulumi.Output<string>;
-    /** Name of the generation's Google-managed certificate. */
+    /** Name of the generation's Certificate Manager certificate. */
     declare readonly certificate: pulumi.Output<string>;
-    declare readonly certNotAfter: pulumi.Output<string>;
+    /** Not reported: Certificate Manager exposes no expiry for a managed certificate (Google renews it). */
+    declare readonly certNotAfter: pulumi.Output<string | undefined>;
+    /** The CNAME records the DNS authorizations need (created for you when `dnsZone` is set). */
+    declare readonly dnsAuthorizationRecords: pulumi.Output<{ name: string; type: string; data: string }[]>;
     declare readonly credentialCreatedAt: pulumi.Output<string>;
     /** Secret: the live generation's bearer credential, for callers of the API. */
     declare readonly credential: pulumi.Output<string>;
@@ -100,6 +106,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         this.imageCreatedAt = fact("imageCreatedAt");
         this.certificate = fact("certificate");
         this.certNotAfter = fact("certNotAfter");
+        this.dnsAuthorizationRecords = fact("dnsAuthorizationRecords");
         this.credentialCreatedAt = fact("credentialCreatedAt");
         this.credential = pulumi.secret(fact("credential"));
         this.uptimeCheckId = fact("uptimeCheckId");
@@ -113,6 +120,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             imageCreatedAt: this.imageCreatedAt,
             certificate: this.certificate,
             certNotAfter: this.certNotAfter,
+            dnsAuthorizationRecords: this.dnsAuthorizationRecords,
             credentialCreatedAt: this.credentialCreatedAt,
             uptimeCheckId: this.uptimeCheckId,
         });
@@ -132,6 +140,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
 
         // 2. Front door: created once, unchanged by a repave (I4).
         const frontDoor = createFrontDoor(name, this, changeover, target);
+        // What proves the domains, once: every generation's certificate is issued before any proxy serves it.
+        const authority = createCertificateAuthority(name, this, changeover, target);
 
         // The credential callers hold now (the stable secret's latest version), read before anything changes: the
         // candidate accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
@@ -140,7 +150,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         const live = await readLiveCredential(target.project, changeover.stableName("credential"), { parent: this });
 
         // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
-        const candidate = createGeneration(name, this, changeover, target, image, live);
+        const candidate = createGeneration(name, this, changeover, target, image, live, authority);
 
         // 4. The test route moves to the candidate; production does not.
         const testRoute = createTestRoute(name, this, changeover, target, frontDoor, candidate);
@@ -155,7 +165,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             host: frontDoor.address.address,
             port: target.testPort,
             serverName: domain,
-            caPem: null,
+            // A private CA's root with `caPool` (callers trust it the same way); public roots otherwise.
+            caPem: target.caRootPem ?? null,
             probes: { positive: spec.probes.positive, negative: spec.probes.negative },
             settleSeconds: target.gateSettleSeconds,
             ...scanInputs(spec, image.selfLink),
@@ -166,6 +177,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
                 testRoute.listener,
                 testRoute.proxy,
                 testRoute.urlMap,
+                testRoute.certificates.entry,
+                candidate.certificate,
                 candidate.group,
                 candidate.backend,
                 candidate.secretVersion,
@@ -201,7 +214,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             imageName: image.name,
             imageCreatedAt: image.createdAt,
             certificate: candidate.certificate.name,
-            certNotAfter: candidate.certificate.expireTime,
+            certNotAfter: undefined,
+            dnsAuthorizationRecords: authority.records,
             credentialCreatedAt: candidate.credential.createdAt,
             credential: candidate.credential.value,
             uptimeCheckId: monitor.uptimeCheck.uptimeCheckId,

@@ -56,6 +56,14 @@ export const GCP_NAME_RULES: Record<string, NameRule[]> = {
     "gcp:serviceaccount/account:Account": [
         { field: "accountId", min: 6, max: 30, pattern: rfc1035, source: "IAM API, projects.serviceAccounts.create: accountId (6-30, RFC 1035)" },
     ],
+    ...Object.fromEntries(
+        ["certificate:Certificate", "certificateMap:CertificateMap", "certificateMapEntry:CertificateMapEntry", "dnsAuthorization:DnsAuthorization", "certificateIssuanceConfig:CertificateIssuanceConfig"].map(
+            (t) => [
+                `gcp:certificatemanager/${t}`,
+                [{ field: "name", max: 63, pattern: /^[a-z][a-z0-9-]*$/, source: `Certificate Manager API, ${t.split(":")[1]}: name ([a-zA-Z][a-zA-Z0-9_-]*, 1-64 by pulumi-gcp's schema; held to RFC 1035, 63, like the rest)` }],
+            ],
+        ),
+    ),
     "gcp:secretmanager/secret:Secret": [{ field: "secretId", max: 255, pattern: /^[A-Za-z0-9_-]+$/, source: "Secret Manager API, projects.secrets.create: secretId" }],
 };
 
@@ -67,6 +75,9 @@ export const GCP_IMMUTABLE: Record<string, string> = {
     "gcp:compute/instanceTemplate:InstanceTemplate":
         "instance templates cannot be updated (Compute API: instanceTemplates has insert and delete, no update; terraform-provider-google " +
         "resource_compute_instance_template.go marks every argument ForceNew): a changed template under the same name is 409 alreadyExists",
+    "gcp:certificatemanager/certificate:Certificate":
+        "a certificate's managed block (domains, dnsAuthorizations, issuanceConfig) and scope are ForceNew (terraform-provider-google " +
+        "resource_certificate_manager_certificate.go): another issuer under the same name is a replacement, refused as alreadyExists",
 };
 
 export class CloudNames {

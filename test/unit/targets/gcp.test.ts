@@ -9,6 +9,7 @@ import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../c
 import { StatelessApi, parseGcpConfig, type GcpArgsInput } from "../../../components/gcp/index.ts";
 import { credentialProvider } from "../../../components/gcp/credential.ts";
 import { retirementProvider } from "../../../components/gcp/retirement.ts";
+import { FakeCertificateIssuer } from "./fake-gcp-certificates.ts";
 import { FakeSecretManager } from "./fake-gcp-secret-manager.ts";
 import { CloudNames, GCP_IMMUTABLE, GCP_NAME_RULES } from "./fake-names.ts";
 import {
@@ -41,7 +42,7 @@ const specInput: StatelessApiSpecInput = {
     drainSeconds: 15,
 };
 const spec = parseApiSpecs([specInput])[0]!;
-const gcpArgs = { project, region: "europe-west1" };
+const gcpArgs = { project, region: "europe-west1", dnsZone: "example-com" };
 
 const T = {
     address: "gcp:compute/globalAddress:GlobalAddress",
@@ -58,7 +59,14 @@ const T = {
     healthCheck: "gcp:compute/healthCheck:HealthCheck",
     group: "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
     backend: "gcp:compute/backendService:BackendService",
+    /** The compute certificate the target used before Certificate Manager (load-balancer authorization). */
     cert: "gcp:compute/managedSslCertificate:ManagedSslCertificate",
+    cmCert: "gcp:certificatemanager/certificate:Certificate",
+    certMap: "gcp:certificatemanager/certificateMap:CertificateMap",
+    mapEntry: "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry",
+    dnsAuth: "gcp:certificatemanager/dnsAuthorization:DnsAuthorization",
+    issuance: "gcp:certificatemanager/certificateIssuanceConfig:CertificateIssuanceConfig",
+    recordSet: "gcp:dns/recordSet:RecordSet",
     uptime: "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig",
     alert: "gcp:monitoring/alertPolicy:AlertPolicy",
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
@@ -84,6 +92,21 @@ const collection: Record<string, string> = {
 const credentialOf = (generation: string) => `cred-${createHash("sha256").update(`credential/${generation}`).digest("hex").slice(0, 16)}`;
 const unwrap = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
 
+/** Certificate Manager ids by type (REST: projects/<p>/locations/global/<collection>/<name>). */
+const certificateManager: Record<string, string> = {
+    [T.cmCert]: "certificates",
+    [T.certMap]: "certificateMaps",
+    [T.dnsAuth]: "dnsAuthorizations",
+    [T.issuance]: "certificateIssuanceConfigs",
+};
+/** Which certificates Google has issued, and which DNS records exist (one project's, across its deploys). */
+let issuer = new FakeCertificateIssuer();
+/** The project's objects as last written, by self-link: what a forwarding rule's proxy serves. */
+let objects = new Map<string, Record<string, unknown>>();
+/** The live test map entry's certificates and test proxy (what the gate handshakes with), as last written. */
+let testRoute: { proxy?: Record<string, unknown>; entry?: Record<string, unknown> } = {};
+/** Gates that handshook with a certificate Google had not issued: each would have failed the deploy. */
+let gateFailures: string[] = [];
 /** One Secret Manager per test account: what a deploy adds, the next deploy reads. */
 let secretManager = new FakeSecretManager();
 /** The project's physical names: a second stack asking for a name the first holds is "already exists". */
@@ -126,6 +149,22 @@ function providerOutputs(r: { type: string; name: string; inputs: Record<string,
         if (secret === STORE) latestMoves.push({ name: r.name, latest: secretManager.access(STORE).secretData });
     }
     if (r.type === T.cert) out["expireTime"] = "2027-03-01T00:00:00Z";
+    if (certificateManager[r.type]) out["id"] = `projects/${project}/locations/global/${certificateManager[r.type]}/${name}`;
+    if (r.type === T.mapEntry) out["id"] = `projects/${project}/locations/global/certificateMaps/${String(r.inputs["map"])}/certificateMapEntries/${name}`;
+    if (r.type === T.dnsAuth) out["dnsResourceRecords"] = [issuer.authorize(String(out["id"]), String(r.inputs["domain"]))];
+    if (r.type === T.recordSet) issuer.addRecord(String(r.inputs["name"]), String((r.inputs["rrdatas"] as string[])[0]));
+    if (r.type === T.cmCert) issuer.issue(String(out["id"]), r.inputs["managed"] as { dnsAuthorizations?: string[]; issuanceConfig?: string });
+    if (typeof out["selfLink"] === "string") objects.set(out["selfLink"], r.inputs);
+    if (r.name === "orders-test-proxy") testRoute.proxy = r.inputs;
+    if (r.name === "orders-test-certificate-map-entry") testRoute.entry = r.inputs;
+    // A 443 listener serves its proxy's compute certificates: what authorizes them (fake-gcp-certificates.ts).
+    if (r.type === T.rule && r.inputs["portRange"] === "443") issuer.serveOn443((objects.get(String(r.inputs["target"]))?.["sslCertificates"] as string[] | undefined) ?? []);
+    if (r.type === T.gate) {
+        // The gate's TLS handshake on the test listener: the certificate it is handed must be issued by now.
+        const served = testRoute.proxy?.["certificateMap"] ? (testRoute.entry?.["certificates"] as string[] | undefined)?.[0] : (testRoute.proxy?.["sslCertificates"] as string[] | undefined)?.[0];
+        const state = served === undefined ? "none" : issuer.state(served);
+        if (state !== "ACTIVE") gateFailures.push(`${r.name} (${pulumi.getStack()}): the test listener serves ${served ?? "no certificate"}, ${state}: the handshake fails until gateSettleSeconds runs out`);
+    }
     if (r.type === T.uptime) out["uptimeCheckId"] = "orders-uptime-1";
     if (r.type === T.credential) {
         // The provider's diff compares api and generation only (credential.ts): the same generation again is no
@@ -147,6 +186,10 @@ const imageOf = (n: number) => ({
 
 /** A new, empty project: the next deploy is the stack's first. */
 function freshProject(): void {
+    issuer = new FakeCertificateIssuer();
+    objects = new Map();
+    testRoute = {};
+    gateFailures = [];
     secretManager = new FakeSecretManager();
     versionsAdded = new Map();
     credentialsMinted = new Map();
@@ -183,12 +226,13 @@ function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "te
 const named = (...names: string[]): Pick => (r) => names.includes(r.name);
 const isGate = byType(T.gate);
 const isMainGate = named("orders-gate");
-const isSwitch = named("orders-url-map", "orders-https-proxy");
-const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert);
+// The production proxy names its certificate map, which never changes: the map's entry moves instead.
+const isSwitch = named("orders-url-map", "orders-certificate-map-entry");
+const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert, T.certMap, T.mapEntry, T.dnsAuth);
 // The stable secret is front door; its promotion version is replaced per generation (replacementTrigger) but has no
 // name or labels to carry the id: a secret version coexists with the live one by nature.
 const isGeneration: Pick = (r) =>
-    byType(T.account, T.credential, T.secret, T.secretVersion, T.secretIam, T.template, T.healthCheck, T.group, T.backend, T.cert, T.retirement)(r) &&
+    byType(T.account, T.credential, T.secret, T.secretVersion, T.secretIam, T.template, T.healthCheck, T.group, T.backend, T.cmCert, T.retirement)(r) &&
     !["orders-credential-store", "orders-credential-current"].includes(r.name);
 const one = (run: Registration[], pick: Pick): Registration => {
     const found = run.filter(pick);
@@ -227,8 +271,8 @@ describe("gcp target (mocks): two deploys", () => {
         const disks = template.inputs["disks"] as { sourceImage: string }[];
         assert.equal(disks[0]?.sourceImage, imageOf(2).selfLink, "the template pins the new image by self-link");
         assert.equal(one(second, byType(T.group)).inputs["targetSize"], 3, "target size is spec.capacity");
-        assert.equal(one(second, byType(T.cert)).inputs["name"], `orders-${SCOPE}-${ids[1]}-cert`);
-        assert.deepEqual((one(second, byType(T.cert)).inputs["managed"] as { domains: string[] }).domains, ["orders.example.com", "api.example.com"]);
+        assert.equal(one(second, byType(T.cmCert)).inputs["name"], `orders-${SCOPE}-${ids[1]}-cert`);
+        assert.deepEqual((one(second, byType(T.cmCert)).inputs["managed"] as { domains: string[] }).domains, ["orders.example.com", "api.example.com"]);
     });
 
     it("switches only after the gate, with the gated generation as an input (I2)", () => {
@@ -249,13 +293,42 @@ describe("gcp target (mocks): two deploys", () => {
         assert.ok(isSecretValue(gate.inputs["credential"]), "the gate's credential is a secret (I8)");
     });
 
-    it("attaches the certificate before the switch and moves the production proxy to it (pulumi/pulumi#6350)", () => {
-        assertBefore(second, byType(T.cert), isSwitch, "certificate before switch");
-        const certLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/sslCertificates/orders-${SCOPE}-${ids[1]}-cert`;
-        assert.deepEqual(one(second, named("orders-test-proxy")).inputs["sslCertificates"], [certLink], "the test proxy serves the candidate's cert");
-        assert.deepEqual(one(second, named("orders-https-proxy")).inputs["sslCertificates"], [certLink], "production moves to it in the switch");
-        const firstCert = one(first, byType(T.cert));
-        const secondCert = one(second, byType(T.cert));
+    it("issues each generation's certificate before any proxy serves it: the gate handshakes with an ACTIVE one (issue #13)", () => {
+        // A load-balancer-authorized certificate on the test listener is never ACTIVE before the switch
+        // (fake-gcp-certificates.ts): the first deploy's gate waited out gateSettleSeconds and failed.
+        assert.deepEqual(gateFailures, [], "a gate handshook with a certificate Google had not issued");
+        assert.deepEqual(second.filter(byType(T.cert)), [], "no load-balancer-authorized (compute) certificate");
+        const auths = second.filter(byType(T.dnsAuth));
+        assert.deepEqual(auths.map((a) => a.inputs["domain"]), ["orders.example.com", "api.example.com"], "one DNS authorization per domain");
+        const cert = one(second, byType(T.cmCert));
+        const managed = cert.inputs["managed"] as { domains: string[]; dnsAuthorizations: string[] };
+        assert.deepEqual(managed.dnsAuthorizations, auths.map((a) => `projects/${project}/locations/global/dnsAuthorizations/${String(a.inputs["name"])}`));
+        assert.equal(second.filter(byType(T.recordSet)).length, 2, "with dnsZone, the CNAMEs are created in Cloud DNS");
+        for (const record of second.filter(byType(T.recordSet))) {
+            assert.equal(record.inputs["managedZone"], "example-com");
+            assert.equal(record.inputs["type"], "CNAME");
+        }
+    });
+
+    it("keeps the DNS authorizations, their records and both certificate maps across repaves (I4)", () => {
+        for (const type of [T.dnsAuth, T.recordSet, T.certMap, T.mapEntry]) {
+            const names = (run: Registration[]) => run.filter(byType(type)).map((r) => `${r.name} ${String(r.inputs["name"])}`);
+            assert.deepEqual(names(second), names(first), `${type} changes between deploys`);
+        }
+    });
+
+    it("moves the test map's entry to the candidate before the gate, production's in the switch (pulumi/pulumi#6350)", () => {
+        const certId = `projects/${project}/locations/global/certificates/orders-${SCOPE}-${ids[1]}-cert`;
+        assertBefore(second, byType(T.cmCert), isSwitch, "certificate before switch");
+        assertBefore(second, named("orders-test-certificate-map-entry"), isGate, "test map entry before gate");
+        assert.deepEqual(one(second, named("orders-test-certificate-map-entry")).inputs["certificates"], [certId], "the test listener serves the candidate's certificate");
+        assert.deepEqual(one(second, named("orders-certificate-map-entry")).inputs["certificates"], [certId], "production moves to it in the switch");
+        for (const entry of second.filter(byType(T.mapEntry))) assert.equal(entry.inputs["matcher"], "PRIMARY", "one entry serves every SNI (matcher is ForceNew: never changed)");
+        const maps = Object.fromEntries(second.filter(byType(T.certMap)).map((m) => [m.name, `//certificatemanager.googleapis.com/projects/${project}/locations/global/certificateMaps/${String(m.inputs["name"])}`]));
+        assert.equal(one(second, named("orders-test-proxy")).inputs["certificateMap"], maps["orders-test-certificate-map"]);
+        assert.equal(one(second, named("orders-https-proxy")).inputs["certificateMap"], maps["orders-certificate-map"]);
+        const firstCert = one(first, byType(T.cmCert));
+        const secondCert = one(second, byType(T.cmCert));
         assert.equal(firstCert.name, secondCert.name, "one logical certificate: the engine replaces it...");
         assert.notEqual(firstCert.inputs["name"], secondCert.inputs["name"], "...under a new physical name, so the old one outlives the switch");
     });
@@ -330,6 +403,54 @@ describe("gcp target (mocks): two deploys", () => {
         assert.deepEqual(uptime.inputs["monitoredResource"], { type: "uptime_url", labels: { project_id: project, host: "orders.example.com" } });
         const alert = one(second, byType(T.alert));
         assert.match(JSON.stringify(alert.inputs["conditions"]), /uptime_check\/check_passed.*orders-uptime-1/);
+    });
+});
+
+describe("gcp target: certificates without a Cloud DNS zone, and from a private CA", () => {
+    const { dnsZone: _zone, ...noZone } = gcpArgs;
+    it("the model: a load-balancer-authorized certificate is ACTIVE only once a 443 listener serves it; a DNS-authorized one once its CNAME exists", () => {
+        const model = new FakeCertificateIssuer();
+        assert.equal(model.state("https://www.googleapis.com/compute/v1/projects/p/global/sslCertificates/c"), "PROVISIONING");
+        model.serveOn443(["https://www.googleapis.com/compute/v1/projects/p/global/sslCertificates/c"]);
+        assert.equal(model.state("https://www.googleapis.com/compute/v1/projects/p/global/sslCertificates/c"), "ACTIVE");
+        const record = model.authorize("auth-1", "orders.example.com");
+        model.issue("cert-1", { dnsAuthorizations: ["auth-1"] });
+        assert.equal(model.state("cert-1"), "PROVISIONING", "no CNAME yet");
+        model.addRecord(record.name, record.data);
+        assert.equal(model.state("cert-1"), "ACTIVE");
+        model.issue("cert-2", { issuanceConfig: "issuance-1" });
+        assert.equal(model.state("cert-2"), "ACTIVE");
+    });
+
+    it("without dnsZone: the first gate waits for the records you add; the records stay the same on every repave", async () => {
+        freshProject();
+        const first = await deploy(1, spec, "deploy-1", "test", noZone);
+        assert.deepEqual(first.filter(byType(T.recordSet)), [], "no zone: no Cloud DNS records");
+        assert.equal(gateFailures.length, 2, "both gates handshake with a certificate still waiting for its CNAMEs");
+        // The user adds the records the deploy printed (and `dnsAuthorizationRecords` exports).
+        const ids = first.filter(byType(T.dnsAuth)).map((a) => `projects/${project}/locations/global/dnsAuthorizations/${String(a.inputs["name"])}`);
+        const records = ids.map((id) => issuer.recordOf(id)!);
+        for (const r of records) issuer.addRecord(r.name, r.data);
+        gateFailures = [];
+        const second = await deploy(2, spec, "deploy-2", "test", noZone);
+        assert.deepEqual(gateFailures, [], "once the CNAMEs exist, every generation's certificate is ACTIVE before the gate");
+        assert.deepEqual(second.filter(byType(T.dnsAuth)).map((a) => issuer.recordOf(`projects/${project}/locations/global/dnsAuthorizations/${String(a.inputs["name"])}`)), records);
+    });
+
+    it("with caPool: private certificates from the pool, no DNS authorization, issued before the gate", async () => {
+        freshProject();
+        const caPool = `projects/${project}/locations/europe-west1/caPools/orders-internal`;
+        const caRootPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        const run = await deploy(1, spec, "deploy-ca", "test", { ...noZone, caPool, caRootPem });
+        assert.deepEqual(gateFailures, []);
+        assert.equal(one(run, isMainGate).inputs["caPem"], caRootPem, "the gate trusts the pool's root, as callers must");
+        assert.deepEqual(run.filter(byType(T.dnsAuth)), []);
+        const config = one(run, byType(T.issuance));
+        assert.deepEqual(config.inputs["certificateAuthorityConfig"], { certificateAuthorityServiceConfig: { caPool } });
+        const managed = one(run, byType(T.cmCert)).inputs["managed"] as Record<string, unknown>;
+        assert.equal(managed["issuanceConfig"], `projects/${project}/locations/global/certificateIssuanceConfigs/${String(config.inputs["name"])}`);
+        assert.equal(managed["dnsAuthorizations"], undefined, "either an issuance config or DNS authorizations, not both");
+        assert.notEqual(generationOf(run), generationOf(await deploy(1, spec, "deploy-ca", "test", noZone)), "another issuer is another generation (managed is ForceNew)");
     });
 });
 
@@ -494,7 +615,7 @@ describe("gcp target: bad config is refused before anything is registered (I7)",
         try {
             parseGcpConfig(
                 {
-                    orders: { project: "Orders Prod", region: "europe-west1", testPort: 443, sslPolicyProfile: "COMPATIBLE", zone: "b" },
+                    orders: { project: "Orders Prod", region: "europe-west1", testPort: 443, sslPolicyProfile: "COMPATIBLE", zone: "b", caPool: `projects/${project}/locations/europe-west1/caPools/p` },
                     invoices: { project, region: "europe-west1" },
                 },
                 specs,
@@ -507,6 +628,7 @@ describe("gcp target: bad config is refused before anything is registered (I7)",
         assert.match(text, /repave:gcp\.orders\.project: must be a GCP project id .*hint: write the project id/);
         assert.match(text, /repave:gcp\.orders\.testPort: must differ from 443, .*hint/);
         assert.match(text, /repave:gcp\.orders\.sslPolicyProfile: .*hint: choose MODERN/);
+        assert.match(text, /repave:gcp\.orders\.caRootPem: is required with caPool/);
         assert.match(text, /repave:gcp\.orders: .*remove zone/);
         assert.match(text, /repave:gcp\.billing: missing \(hint: add project and region for billing\)/);
         assert.match(text, /repave:gcp\.invoices: no API named invoices in repave:apis/);
