@@ -11,6 +11,8 @@ export const exitCodes = {
     notFound: 5,
     gateFailed: 6,
     policyViolation: 7,
+    /** The deploy would replace or delete part of an existing front door (`plan`; `run` refuses without --allow-front-door-change). */
+    frontDoorChange: 8,
     usage: 64,
     cancelled: 130,
 } as const;

@@ -2,6 +2,7 @@
 // certificate and credential rotation, and which resources are replaced versus kept (the front door must be kept).
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import { ageSeconds } from "../components/generation.ts";
+import { frontDoorRoleType, isFrontDoorUrn } from "../components/roles.ts";
 import { classify } from "./errors.ts";
 import { humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
 
@@ -20,6 +21,8 @@ export interface ApiPlan {
     certificate: { fromSerial: string | null; fromNotAfter: string | null; rotated: boolean };
     credentialRotated: boolean;
     frontDoorKept: boolean;
+    /** Parts of the deployed front door this deploy would replace or delete: each one is an outage of the API's address or route (I4). */
+    frontDoorChanges: ResourceChange[];
     replaced: ResourceChange[];
     updated: ResourceChange[];
     created: ResourceChange[];
@@ -30,6 +33,8 @@ export interface ApiPlan {
 export interface Plan {
     stack: string;
     repave: boolean;
+    /** Whether any API's deployed front door would be replaced or deleted: `repave plan` exits 8, `repave run` refuses. */
+    frontDoorChanged: boolean;
     apis: ApiPlan[];
     changeSummary: Record<string, number>;
 }
@@ -60,8 +65,13 @@ function ownership(steps: Array<{ urn: string; new?: { parent?: string }; old?: 
     };
 }
 
-/** Front-door resources on every target: a repave must keep them (same or updated in place, never replaced). */
-const frontDoorType = /(\/local:FrontDoor|^aws:lb\/(loadBalancer|listener):|^gcp:compute\/(globalAddress|globalForwardingRule|targetHttpsProxy|uRLMap):|^kubernetes:core\/v1:Service$|^kubernetes:networking\.k8s\.io\/v1:Ingress$)/;
+/**
+ * The engine's steps that replace or delete an existing resource. (A create-before-delete replace is the three steps
+ * create-replacement, replace, delete-replaced; delete-before-replace runs them the other way round; `delete` is a
+ * resource gone from the program, e.g. a removed API.) A front-door resource in any of them loses its address or
+ * route. `discard` only forgets a read resource, and read-replacement re-reads one: neither touches it.
+ */
+const destructiveOps = new Set(["replace", "create-replacement", "delete-replaced", "delete", "import-replacement"]);
 
 type Inputs = Record<string, unknown> | undefined;
 
@@ -80,7 +90,7 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
     const steps = events.flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []));
     const belongs = ownership(steps);
     const apis = apiNames.map((api): ApiPlan => {
-        const mine = steps.filter((s) => belongs(s.urn, api) && !/^repave:[a-z]+:StatelessApi$/.test(s.type));
+        const mine = steps.filter((s) => belongs(s.urn, api) && !/^repave:[a-z]+:StatelessApi$/.test(s.type) && s.type !== frontDoorRoleType);
         const bucket = (...ops: string[]) =>
             mine.filter((s) => ops.includes(s.op)).map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }));
         const replaced = bucket("replace", "create-replacement").filter((c, i, all) => all.findIndex((x) => x.name === c.name) === i);
@@ -94,7 +104,11 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
         const toHash = text(generationInputs, "imageHash") ?? text(gateInputs, "image");
         const toVersion = text(generationInputs, "imageVersion") ?? text(gateInputs, "image");
         const toCreated = text(generationInputs, "imageCreatedAt");
-        const frontDoor = mine.filter((s) => frontDoorType.test(s.type));
+        // The role marker the shared changeover options set (components/roles.ts), whatever the resource's type.
+        const frontDoorChanges = mine
+            .filter((s) => isFrontDoorUrn(s.urn) && destructiveOps.has(s.op))
+            .map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op === "delete" ? "delete" : "replace" }))
+            .filter((c, i, all) => all.findIndex((x) => x.name === c.name && x.type === c.type) === i);
         return {
             api,
             repave: generationReplaced,
@@ -109,7 +123,8 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
             },
             certificate: { fromSerial: facts?.certSerial ?? null, fromNotAfter: facts?.certNotAfter ?? null, rotated: generationReplaced },
             credentialRotated: generationReplaced,
-            frontDoorKept: frontDoor.length > 0 && frontDoor.every((s) => s.op === "same" || s.op === "update"),
+            frontDoorKept: frontDoorChanges.length === 0,
+            frontDoorChanges,
             replaced,
             updated: bucket("update"),
             created: bucket("create"),
@@ -117,7 +132,7 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
             kept: bucket("same"),
         };
     });
-    return { stack: stackName, repave: apis.some((a) => a.repave), apis, changeSummary };
+    return { stack: stackName, repave: apis.some((a) => a.repave), frontDoorChanged: apis.some((a) => a.frontDoorChanges.length > 0), apis, changeSummary };
 }
 
 export async function plan(stack: Stack, signal?: AbortSignal, policyPacks?: string[]): Promise<Plan> {
@@ -146,7 +161,7 @@ export function renderMarkdown(p: Plan): string {
         lines.push(`| image | ${a.image.from ?? "—"}${a.image.fromAge ? `, ${a.image.fromAge} old` : ""} | ${a.image.to ?? "—"}${a.image.toAge ? `, ${a.image.toAge} old` : ""}${a.image.changed ? " (new)" : ""} |`);
         lines.push(`| certificate | ${a.certificate.fromSerial ?? "—"}${a.certificate.fromNotAfter ? ` (until ${a.certificate.fromNotAfter.slice(0, 10)})` : ""} | ${a.certificate.rotated ? "new key and certificate" : "kept"} |`);
         lines.push(`| credential | ${a.liveGeneration ? "current" : "—"} | ${a.credentialRotated ? "rotated (previous accepted for one generation)" : "kept"} |`);
-        lines.push(`| front door | ${a.frontDoorKept ? "kept" : "**CHANGED**"} | |`, "");
+        lines.push(`| front door | ${a.frontDoorKept ? "kept" : `**${a.frontDoorChanges.map((c) => `${c.op} \`${c.name}\``).join(", ")}**`} | |`, "");
         const list = (label: string, xs: ResourceChange[]) => xs.length && lines.push(`- ${label}: ${xs.map((x) => `\`${x.name}\``).join(", ")}`);
         list("replaced", a.replaced);
         list("updated", a.updated);

@@ -3,8 +3,8 @@
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import type { AuditLog } from "./audit.ts";
 import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
-import { classify } from "./errors.ts";
-import { plan } from "./plan.ts";
+import { classify, DriverError, exitCodes } from "./errors.ts";
+import { plan, type Plan } from "./plan.ts";
 
 /** The run was cancelled by a signal (Ctrl-C, a CI runner's cancel) and stopped cleanly. */
 export class CancelledError extends Error {}
@@ -18,6 +18,26 @@ export interface RunOptions {
     policyPacks?: string[];
     /** Engine events as they happen (the changeover's steps: cli/progress.ts). */
     onEvent?: (event: EngineEvent) => void;
+    /**
+     * Deploy even when the preview replaces or deletes part of an existing front door (`--allow-front-door-change`):
+     * a deliberate move of an API's address, or the removal of an API.
+     */
+    allowFrontDoorChange?: boolean;
+}
+
+/** Each part of a front door the plan would replace or delete, as `api: op name (type)`. */
+export function frontDoorChangeLines(p: Plan): string[] {
+    return p.apis.flatMap((a) => a.frontDoorChanges.map((c) => `${a.api}: ${c.op} ${c.name} (${c.type})`));
+}
+
+/** The refusal of a deploy that would replace or delete part of a front door, naming each part. */
+export function frontDoorRefusal(p: Plan, doing: string): DriverError | undefined {
+    if (!p.frontDoorChanged) return undefined;
+    return new DriverError(
+        `${doing}: refused: this deploy would replace or delete part of the front door, which moves or drops the API's address or route (I4): ` +
+            `${frontDoorChangeLines(p).join("; ")}. Nothing was changed. If that is intended (moving an address, removing an API), run again with --allow-front-door-change.`,
+        exitCodes.frontDoorChange,
+    );
 }
 
 export interface RunOutcome {
@@ -38,6 +58,17 @@ export function staleness(f: ApiFacts, threshold: number, now = new Date()): str
 
 export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {}): Promise<RunOutcome> {
     const before = await liveFacts(stack);
+    // One preview serves both checks: the front door's and --if-older-than's newer image. It is skipped only when
+    // neither asks for it (a first deploy has no front door to lose; --allow-front-door-change).
+    let previewed: Plan | undefined;
+    const preview = async () => (previewed ??= await plan(stack, options.signal, options.policyPacks));
+    if (!options.allowFrontDoorChange && before.length > 0) {
+        const refusal = frontDoorRefusal(await preview(), "repave run");
+        if (refusal) {
+            audit.write("run.start", "failed", { exitCode: refusal.exitCode, details: { error: refusal.message, frontDoorChanges: previewed!.apis.flatMap((a) => a.frontDoorChanges.map((c) => ({ api: a.api, ...c }))) } });
+            throw refusal;
+        }
+    }
     if (options.ifOlderThan !== undefined && before.length > 0) {
         const stale = before.flatMap((f) => {
             const why = staleness(f, options.ifOlderThan!);
@@ -45,8 +76,7 @@ export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {
         });
         if (stale.length === 0) {
             // Fresh by age; a newer patched image still repaves (Repair fast), so ask the engine.
-            const preview = await plan(stack, options.signal, options.policyPacks);
-            const newImages = preview.apis.filter((a) => a.image.changed).map((a) => `${a.api}: new image ${a.image.to}`);
+            const newImages = (await preview()).apis.filter((a) => a.image.changed).map((a) => `${a.api}: new image ${a.image.to}`);
             if (newImages.length === 0) {
                 const reason = `everything is younger than ${humanDuration(options.ifOlderThan)} and on the newest image`;
                 for (const f of before) audit.write("run.skip", "skipped", { api: f.api, generation: f.generation, details: { reason } });
