@@ -45,7 +45,8 @@ export function timelineOf(events: readonly AuditEvent[], stack: string): Timeli
             const d = e.details as { from?: string | null; to?: string; image?: { to?: string } };
             return [{ kind: "changeover", stack, api: e.api, time: e.time, from: d.from ?? null, to: d.to ?? e.generation, image: d.image?.to ?? null, durationSeconds: update(e.runId)?.durationSeconds ?? null, gate: "passed", runId: e.runId }];
         }
-        if (e.step === "run.update" && e.outcome === "failed" && e.exitCode !== 130) {
+        // A refusal by a lock (4) changed nothing and a cancel (130) is no verdict on the stack: neither is drawn.
+        if (e.step === "run.update" && e.outcome === "failed" && e.exitCode !== 4 && e.exitCode !== 130) {
             return [{ kind: "failed", stack, api: null, time: e.time, from: null, to: null, image: null, durationSeconds: e.durationSeconds, gate: e.exitCode === 6 ? "failed" : "not reached", runId: e.runId }];
         }
         return [];
@@ -139,7 +140,7 @@ function timeline(s: ReportStack, generatedAt: Date, last: number): string {
         `<svg class="timeline" viewBox="0 0 1100 64" role="img" aria-label="changeovers of ${escapeHtml(s.stack)}"><line class="axis" x1="10" y1="24" x2="1090" y2="24"/>`,
         drawn,
         `<text x="10" y="56">${escapeHtml(marks[0]!.time.slice(0, 16).replace("T", " "))}</text><text x="1090" y="56" text-anchor="end">${escapeHtml(new Date(t1).toISOString().slice(0, 16).replace("T", " "))}</text></svg>`,
-        `<details><summary>${marks.length} most recent mark(s)${older ? `, ${older} older not drawn` : ""}</summary><table><tr><th>when (UTC)</th><th>api</th><th>generation</th><th>took</th><th>gate</th></tr>${rows}</table></details>`,
+        `<details open><summary>${marks.length} most recent mark(s)${older ? `, ${older} older not drawn` : ""}</summary><table><tr><th>when (UTC)</th><th>api</th><th>generation</th><th>took</th><th>gate</th></tr>${rows}</table></details>`,
     ].join("");
 }
 
