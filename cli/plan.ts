@@ -80,7 +80,12 @@ function generationOf(inputs: Inputs): string | null {
     if (!inputs) return null;
     if (typeof inputs["generation"] === "string") return inputs["generation"];
     const metadata = inputs["metadata"] as { labels?: Record<string, string> } | undefined;
-    const tags = { ...(inputs["tags"] as Record<string, string> | undefined), ...(inputs["labels"] as Record<string, string> | undefined), ...metadata?.labels };
+    // Most resources take a map; an AWS Auto Scaling group takes a list of {key, value, propagateAtLaunch}.
+    const asMap = (t: unknown): Record<string, string> =>
+        Array.isArray(t)
+            ? Object.fromEntries(t.flatMap((x: { key?: unknown; value?: unknown }) => (typeof x?.key === "string" && typeof x.value === "string" ? [[x.key, x.value]] : [])))
+            : typeof t === "object" && t !== null ? (t as Record<string, string>) : {};
+    const tags = { ...asMap(inputs["tags"]), ...asMap(inputs["labels"]), ...asMap(metadata?.labels) };
     return tags["repave:generation"] ?? tags["repave-generation"] ?? tags["repave.dev/generation"] ?? null;
 }
 
