@@ -33,13 +33,18 @@ export function createCredentialReference(name: string, parent: pulumi.Resource,
  * the reference exists. Secret data reads back base64-encoded (Kubernetes API, Secret v1: `data`; `stringData` is
  * never output when reading).
  */
-export function readLiveCredential(name: string, parent: pulumi.Resource, reference: kubernetes.core.v1.Secret): pulumi.Output<string | null> {
+export function readLiveCredential(name: string, parent: pulumi.Resource, reference: kubernetes.core.v1.Secret): { credential: pulumi.Output<string | null>; generation: pulumi.Output<string | null> } {
     const live = kubernetes.core.v1.Secret.get(
         `${name}-credential-live`,
         pulumi.interpolate`${reference.metadata.namespace}/${reference.metadata.name}`,
         { parent, dependsOn: [reference] },
     );
-    return pulumi.secret(live.data.apply((data) => (data?.["current"] ? Buffer.from(data["current"], "base64").toString("utf8") : null)));
+    return {
+        credential: pulumi.secret(live.data.apply((data) => (data?.["current"] ? Buffer.from(data["current"], "base64").toString("utf8") : null))),
+        // The generation the last promotion named: the one production serves (a failed bake promoted nothing), which
+        // a failed bake of this deploy's candidate switches production back to.
+        generation: live.metadata.apply((m: { annotations?: Record<string, string> } | undefined) => m?.annotations?.["repave.dev/generation"] ?? null),
+    };
 }
 
 /** After the switch: `current` -> the new credential, `previous` -> the one callers held (an in-place patch). */

@@ -49,6 +49,7 @@ export function createProductionRoute(
     candidate: KubernetesGeneration,
     gatePassed: pulumi.Output<string>,
     gates: pulumi.Resource[],
+    previousGeneration: pulumi.Output<string | null>,
 ): ProductionRoute {
     const { spec, identity } = changeover;
     const gated = gatePassed.apply((generation) => {
@@ -64,7 +65,8 @@ export function createProductionRoute(
                 name: changeover.stableName(),
                 namespace: target.namespace,
                 labels: { [labelKeys.api]: spec.name },
-                annotations: { "repave.dev/gate-passed": gated },
+                // Where a failed bake switches production back to (the generation it served before this switch).
+                annotations: { "repave.dev/gate-passed": gated, "repave.dev/previous-generation": previousGeneration.apply((g) => g ?? "") },
             },
             spec: {
                 type: target.serviceType,

@@ -9,6 +9,7 @@
 //   4 test route  the preview Service selects the candidate                                frontdoor.ts
 //   5 gate        a Job running the probes against the preview Service (or ProbeGate)       probe-job.ts, ../gate.ts
 //   6 switch      production Service selector (+ Ingress TLS Secret) -> gated generation     frontdoor.ts
+//   - bake        a Job probing production for keepWarmSeconds; on failure: selector back   probe-job.ts
 //   7 promote     the stable Secret's `current` -> the new credential (`previous` -> live)  credential.ts
 //   8 monitor     a CronJob running the positive probes against production, with `current`  probe-job.ts
 //   9 retire      the engine deletes the old generation after the update; its pods drain (preStop)
@@ -23,7 +24,7 @@ import { createPreviewService, createProductionRoute } from "./frontdoor.ts";
 import { createGeneration, labelKeys } from "./generation.ts";
 import { pinImage, pinProbeImage, RegistryResolver, type ImageResolver } from "./image.ts";
 import { graceCredential, MintedCa } from "./mint.ts";
-import { createGateJob, createMonitor, createProbeConfigMap, probeServerName } from "./probe-job.ts";
+import { createBakeAccess, createBakeJob, createGateJob, createMonitor, createProbeConfigMap, probeServerName } from "./probe-job.ts";
 
 export type { KubernetesArgs, KubernetesArgsInput } from "./config.ts";
 export { parseKubernetesConfig } from "./config.ts";
@@ -140,7 +141,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         // The credential callers hold now (the stable Secret's `current`), read before anything changes: the
         // candidate accepts it too, so nobody is cut off at the switch (components/changeover.ts, LiveCredential).
         const reference = createCredentialReference(name, this, changeover, target);
-        const held = readLiveCredential(name, this, reference);
+        const { credential: held, generation: liveGeneration } = readLiveCredential(name, this, reference);
 
         // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
         //    Pulumi waits for the Deployment's rollout: every replica ready by the readiness probe (health).
@@ -194,12 +195,29 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         }
 
         // 6. Switch: the production Service (and Ingress TLS) move to the generation the gate passed.
-        const production = createProductionRoute(name, this, changeover, target, candidate, gatePassed, gates);
+        const production = createProductionRoute(name, this, changeover, target, candidate, gatePassed, gates, liveGeneration);
         const switched = [production.service, ...(production.ingress ? [production.ingress] : [])];
         const live = <T>(value: pulumi.Input<T>) => pulumi.all([production.service.metadata, value]).apply(([, v]) => v as T);
 
+        // 6b. Bake: production proven for keepWarmSeconds while the previous generation still runs; a failure moves
+        //     the selector back to it and fails the update (before the promotion; the engine deletes nothing).
+        const baked: pulumi.Resource[] = [];
+        if (spec.keepWarmSeconds > 0) {
+            const access = createBakeAccess(name, this, changeover, target);
+            const bakeRun = {
+                image: probeImage,
+                host: `${changeover.stableName()}.${ns}.svc`,
+                port: target.servicePort,
+                serverName,
+                credentialSecret: candidate.credentialSecret.metadata.name,
+                credentialKey: "credential",
+                tlsSecret: candidate.tlsSecretName,
+            };
+            baked.push(createBakeJob(name, this, changeover, target, probes, bakeRun, access, switched));
+        }
+
         // 7. Promote: production accepts both credentials now; the stable Secret's `current` moves to the new one.
-        const promotion = promoteCredential(name, this, changeover, reference, candidate.secrets, switched);
+        const promotion = promoteCredential(name, this, changeover, reference, candidate.secrets, [...switched, ...baked]);
 
         // 8. Continuous monitor against production with what callers use (`current`, read at each run): its first
         //    create waits for the first promotion; later it follows the promotion without a change of its own.

@@ -35,7 +35,7 @@ interface ProbeRun {
     /** The probe runner, pinned by digest (image.ts, pinProbeImage). */
     image: string;
     api: string;
-    mode: "gate" | "monitor";
+    mode: "gate" | "monitor" | "bake";
     generation: pulumi.Input<string>;
     /** The Service the probes call, and its port. */
     host: pulumi.Input<string>;
@@ -59,10 +59,11 @@ export const probeResources = { requests: { cpu: "50m", memory: "64Mi" }, limits
 export const probeUser = 65532;
 
 /** The pod that runs the probes: non-root, read-only, no service-account token, only the Secrets it needs. */
-function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMap, run: ProbeRun): kubernetes.types.input.core.v1.PodSpec {
+function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMap, run: ProbeRun, extraEnv: kubernetes.types.input.core.v1.EnvVar[] = [], serviceAccount?: pulumi.Input<string>): kubernetes.types.input.core.v1.PodSpec {
     return {
         restartPolicy: "Never",
-        automountServiceAccountToken: false,
+        // Only the bake Job talks to the Kubernetes API (to switch production back), with its own ServiceAccount.
+        ...(serviceAccount ? { serviceAccountName: serviceAccount, automountServiceAccountToken: true } : { automountServiceAccountToken: false }),
         ...(target.imagePullSecrets.length > 0 ? { imagePullSecrets: target.imagePullSecrets.map((n) => ({ name: n })) } : {}),
         securityContext: { runAsNonRoot: true, runAsUser: probeUser, runAsGroup: probeUser, seccompProfile: { type: "RuntimeDefault" } },
         containers: [
@@ -89,6 +90,7 @@ function probePod(target: KubernetesArgs, configMap: kubernetes.core.v1.ConfigMa
                     ...(run.mode === "monitor" && target.alertWebhook
                         ? [{ name: "REPAVE_ALERT_WEBHOOK_URL", valueFrom: { secretKeyRef: { name: target.alertWebhook.secretName, key: target.alertWebhook.key } } }]
                         : []),
+                    ...extraEnv,
                 ],
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                 volumeMounts: [
@@ -198,5 +200,81 @@ export function createMonitor(
             },
         },
         { parent, dependsOn: after },
+    );
+}
+
+/**
+ * What the bake Job may do and nothing more: get and patch the production Service (by name), to move its selector
+ * back when the candidate fails after the switch. Stable, with the front door.
+ */
+export function createBakeAccess(name: string, parent: pulumi.Resource, changeover: Changeover, target: KubernetesArgs): kubernetes.rbac.v1.RoleBinding {
+    const metadata = { name: changeover.stableName("bake"), namespace: target.namespace, labels: { [labelKeys.api]: changeover.spec.name } };
+    const account = new kubernetes.core.v1.ServiceAccount(`${name}-bake-account`, { metadata, automountServiceAccountToken: false }, frontDoorOptions(parent));
+    const role = new kubernetes.rbac.v1.Role(
+        `${name}-bake-role`,
+        { metadata, rules: [{ apiGroups: [""], resources: ["services"], resourceNames: [changeover.stableName()], verbs: ["get", "patch"] }] },
+        frontDoorOptions(parent),
+    );
+    return new kubernetes.rbac.v1.RoleBinding(
+        `${name}-bake-binding`,
+        {
+            metadata,
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+            subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: target.namespace }],
+        },
+        frontDoorOptions(parent),
+    );
+}
+
+/**
+ * The bake: after the switch, a Job per generation runs the positive probes against the production Service for
+ * spec.keepWarmSeconds while the previous generation still runs; on a failure it moves the selector back to the
+ * generation the Service's `repave.dev/previous-generation` annotation names (set by the switch; the Job's own
+ * spec names no other generation than its own) and fails, which fails the update before the promotion and before the old generation is
+ * deleted (probe-runner.ts, bake()).
+ */
+export function createBakeJob(
+    name: string,
+    parent: pulumi.Resource,
+    changeover: Changeover,
+    target: KubernetesArgs,
+    configMap: kubernetes.core.v1.ConfigMap,
+    run: Omit<ProbeRun, "mode" | "generation" | "api" | "settleSeconds">,
+    access: kubernetes.rbac.v1.RoleBinding,
+    after: pulumi.Resource[],
+): kubernetes.batch.v1.Job {
+    const { spec } = changeover;
+    const timeoutSeconds = Math.ceil(spec.keepWarmSeconds) + 300;
+    const env = [
+        { name: "REPAVE_NAMESPACE", value: target.namespace },
+        { name: "REPAVE_SERVICE", value: changeover.stableName() },
+        { name: "REPAVE_BAKE_SECONDS", value: String(spec.keepWarmSeconds) },
+        { name: "REPAVE_INTERVAL_SECONDS", value: String(spec.probes.intervalSeconds) },
+    ];
+    return new kubernetes.batch.v1.Job(
+        `${name}-bake`,
+        {
+            metadata: {
+                // Named by the provider, like the gate Jobs: a rerun of a failed bake gets a new Job.
+                namespace: target.namespace,
+                labels: generationLabels(changeover),
+                annotations: { "pulumi.com/skipAwait": "false", "pulumi.com/timeoutSeconds": String(timeoutSeconds), "pulumi.com/replaceUnready": "true" },
+            },
+            spec: {
+                backoffLimit: 0,
+                activeDeadlineSeconds: timeoutSeconds - 60,
+                template: {
+                    metadata: { labels: { [labelKeys.api]: spec.name, "repave.dev/role": "bake" } },
+                    spec: probePod(
+                        target,
+                        configMap,
+                        { ...run, api: spec.name, mode: "bake", generation: changeover.identity.id, settleSeconds: 0 },
+                        env,
+                        access.subjects.apply((s) => s?.[0]?.name ?? changeover.stableName("bake")),
+                    ),
+                },
+            },
+        },
+        generationOptions(parent, changeover, { dependsOn: [configMap, access, ...after], customTimeouts: { create: `${timeoutSeconds}s`, update: `${timeoutSeconds}s` } }),
     );
 }

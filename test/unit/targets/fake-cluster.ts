@@ -5,23 +5,30 @@
 // (pulumi-kubernetes, core/v1 SecretPatch: "patch resources ... require the object to exist").
 export class FakeCluster {
     private readonly secrets = new Map<string, Record<string, string>>();
+    private readonly annotations = new Map<string, Record<string, string>>();
 
     /** A Secret's create (or full apply): its data becomes the given stringData. */
     applySecret(id: string, stringData: Record<string, string> | undefined): void {
         this.secrets.set(id, { ...(this.secrets.get(id) ?? {}), ...(stringData ?? {}) });
     }
 
-    patchSecret(id: string, stringData: Record<string, string>): void {
+    /** A patch applies its stringData and its metadata.annotations (the promotion names its generation there). */
+    patchSecret(id: string, stringData: Record<string, string>, annotations: Record<string, string> = {}): void {
         const existing = this.secrets.get(id);
         if (!existing) throw new Error(`secrets "${id.split("/")[1]}" not found: a patch needs the object to exist`);
         this.secrets.set(id, { ...existing, ...stringData });
+        this.annotations.set(id, { ...(this.annotations.get(id) ?? {}), ...annotations });
     }
 
-    /** A read (Secret.get): `data` base64-encoded, never `stringData`. */
-    readSecret(id: string): { data: Record<string, string> } {
+    /** A read (Secret.get): `data` base64-encoded, never `stringData`; metadata with the annotations. */
+    readSecret(id: string): { data: Record<string, string>; metadata: { name: string; namespace: string; annotations: Record<string, string> } } {
         const stored = this.secrets.get(id);
         if (!stored) throw new Error(`secrets "${id.split("/")[1]}" not found`);
-        return { data: Object.fromEntries(Object.entries(stored).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")])) };
+        const [namespace = "", name = ""] = id.split("/");
+        return {
+            data: Object.fromEntries(Object.entries(stored).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")])),
+            metadata: { name, namespace, annotations: this.annotations.get(id) ?? {} },
+        };
     }
 
     value(id: string, key: string): string | undefined {

@@ -97,7 +97,7 @@ function providerOutputs(r: { type: string; inputs: Record<string, unknown>; id?
     if (r.type === T.secret && r.id) return cluster.readSecret(r.id);
     if (r.type === T.secret) cluster.applySecret(objectId(r.inputs), plainMap(r.inputs["stringData"]));
     if (r.type === T.secretPatch) {
-        cluster.patchSecret(objectId(r.inputs), plainMap(r.inputs["stringData"]));
+        cluster.patchSecret(objectId(r.inputs), plainMap(r.inputs["stringData"]), ((plain(r.inputs["metadata"]) ?? {}) as { annotations?: Record<string, string> }).annotations);
         promotions.push({ name: "orders-credential-current", current: cluster.value(objectId(r.inputs), "current")! });
     }
     if (r.type === T.secrets) {
@@ -147,7 +147,7 @@ const isCredentialReference = named("orders-credential-reference", "orders-crede
 const isFrontDoor: Pick = (r) => byType(T.service, T.ingress, T.configMap, T.cronJob, T.ca)(r) || named("orders-credential-reference", "orders-credential-current")(r);
 const isGeneration: Pick = (r) => byType(T.deployment, T.pdb, T.secret, T.secrets, T.job, T.certificate)(r) && !isCredentialReference(r);
 const isSwitch = named("orders-service", "orders-ingress");
-const isGateJob = byType(T.job);
+const isGateJob: Pick = (r) => byType(T.job)(r) && named("orders-gate", "orders-gate-grace")(r);
 const isMainGateJob = named("orders-gate");
 
 interface PodSpec {
@@ -349,7 +349,7 @@ describe("kubernetes target (mocks): cert-manager and the deployer's gate", () =
         assert.equal(gate.inputs["host"], "203.0.113.7");
         assert.equal(gate.inputs["port"], 443);
         assert.ok(isSecretValue(gate.inputs["credential"]), "the gate's credential is a secret (I8)");
-        assert.equal(second.filter(byType(T.job)).length, 0, "no gate Job");
+        assert.equal(second.filter(isGateJob).length, 0, "no gate Job");
     });
 });
 
@@ -504,9 +504,9 @@ describe("kubernetes target: every image the manifests name is pinned by digest,
         run = await deploy(1, {}, calls);
     });
 
-    it("the API's pods, both gate Jobs and the monitor CronJob: repository@sha256, in a registry named by host", () => {
+    it("the API's pods, both gate Jobs, the bake Job and the monitor CronJob: repository@sha256, in a registry named by host", () => {
         const all = images(run);
-        assert.equal(all.length, 4, `Deployment, two gate Jobs, monitor CronJob: ${all.join(", ")}`);
+        assert.equal(all.length, 5, `Deployment, two gate Jobs, bake Job, monitor CronJob: ${all.join(", ")}`);
         for (const image of all) {
             assert.match(image, /^[^@]+@sha256:[0-9a-f]{64}$/, `${image} is pinned by digest`);
             const { registry } = parseRepository(image.slice(0, image.indexOf("@")));
@@ -616,6 +616,59 @@ describe("kubernetes target: a pod spec common clusters accept", () => {
 });
 
 const pick = (o: Record<string, unknown>, ...keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+
+describe("kubernetes target: the bake after the switch, with switch-back", () => {
+    let first: Registration[] = [];
+    let second: Registration[] = [];
+    let none: Registration[] = [];
+    before(async () => {
+        freshCluster();
+        first = await deploy(1);
+        second = await deploy(2);
+        freshCluster();
+        none = await deploy(1, {}, [], parseApiSpecs([{ ...specInput, keepWarmSeconds: 0 }])[0]);
+    });
+    const isBake = named("orders-bake");
+
+    it("a bake Job per generation probes production after the switch, before the promotion and the monitor", () => {
+        for (const run of [first, second]) {
+            assertBefore(run, named("orders-service"), isBake, "switch before bake");
+            assertBefore(run, isBake, named("orders-credential-current"), "bake before the promotion");
+            const bake = one(run, isBake);
+            assert.ok(bake.dependencies.includes(one(run, named("orders-service")).urn), "the bake waits for the switch");
+            assert.ok(one(run, named("orders-credential-current")).dependencies.includes(bake.urn), "the promotion waits for the bake");
+            assert.equal(meta(bake).labels?.["repave.dev/generation"], generationOf(run), "a generation object");
+            assert.equal(meta(bake).annotations?.["pulumi.com/skipAwait"], "false", "the update waits for it: a failed bake fails the update");
+            const pod = (bake.inputs["spec"] as { template: { spec: PodSpec & { serviceAccountName?: string; automountServiceAccountToken?: boolean } } }).template.spec;
+            const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
+            assert.equal(env["REPAVE_MODE"], "bake");
+            assert.equal(env["REPAVE_TARGET_HOST"], "orders.default.svc", "production, not the preview");
+            assert.equal(env["REPAVE_SERVICE"], "orders");
+            assert.equal(env["REPAVE_BAKE_SECONDS"], String(spec.keepWarmSeconds));
+            assert.equal(env["REPAVE_CREDENTIAL"], `orders-${generationOf(run)}-credential`);
+            assert.equal(pod.serviceAccountName, "orders-bake");
+            assert.equal(pod.automountServiceAccountToken, true, "the one probe pod with an API token");
+        }
+    });
+
+    it("the switch records the generation to switch back to; the bake's ServiceAccount may only get and patch that Service", () => {
+        const annotation = (run: Registration[]) => meta(one(run, named("orders-service"))).annotations?.["repave.dev/previous-generation"];
+        assert.equal(annotation(first), "", "a first deploy has nothing to switch back to");
+        assert.equal(annotation(second), generationOf(first), "the generation production served before");
+        const role = one(second, byType("kubernetes:rbac.authorization.k8s.io/v1:Role"));
+        assert.deepEqual(role.inputs["rules"], [{ apiGroups: [""], resources: ["services"], resourceNames: ["orders"], verbs: ["get", "patch"] }]);
+        const binding = one(second, byType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"));
+        assert.deepEqual(binding.inputs["subjects"], [{ kind: "ServiceAccount", name: "orders-bake", namespace: "default" }]);
+        for (const pick of [byType("kubernetes:rbac.authorization.k8s.io/v1:Role"), byType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"), byType("kubernetes:core/v1:ServiceAccount")]) {
+            assert.equal(one(first, pick).urn, one(second, pick).urn, "stable, with the front door");
+        }
+    });
+
+    it("keepWarmSeconds 0: no bake, the promotion follows the switch", () => {
+        assert.equal(none.filter(isBake).length, 0);
+        assertBefore(none, named("orders-service"), named("orders-credential-current"), "switch before the promotion");
+    });
+});
 
 describe("kubernetes target: the example stack", () => {
     it("stacks/Pulumi.k8s-example.yaml passes the same validation the program runs", () => {
@@ -834,6 +887,7 @@ describe("kubernetes target: the monitor alerts somebody", () => {
         assert.deepEqual(envOf(cron).find((e) => e.name === "REPAVE_ALERT_WEBHOOK_URL")?.valueFrom?.secretKeyRef, { name: "orders-alerts", key: "url" });
         assert.equal(envOf(cron).find((e) => e.name === "REPAVE_API")?.value, "orders");
         for (const job of run.filter(byType(T.job))) assert.equal(envOf(job).find((e) => e.name === "REPAVE_ALERT_WEBHOOK_URL"), undefined, job.name);
+        assert.equal(run.filter(byType(T.job)).length, 3, "two gate Jobs and the bake Job");
         const spec = cron.inputs["spec"] as { failedJobsHistoryLimit: number; jobTemplate: { spec: { backoffLimit: number } } };
         assert.ok(spec.failedJobsHistoryLimit >= 1, "failed runs are kept: their Jobs and Events are what an operator sees");
         assert.equal(spec.jobTemplate.spec.backoffLimit, 0, "one failed run fails the Job at once (BackoffLimitExceeded Event)");
