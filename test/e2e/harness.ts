@@ -54,7 +54,7 @@ export interface ExportedState {
 export class LocalStack {
     readonly dir: string;
     readonly imagesDir: string;
-    readonly stack = "e2e";
+    readonly stack: string = "e2e";
     readonly port: number;
     readonly testPort: number;
     protected readonly env: NodeJS.ProcessEnv;
