@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { StatelessApi, type AwsTargetArgs } from "../components/aws/index.ts";
 import { monitorCode } from "../components/aws/monitor.ts";
-import { GenerationCredential, KeepWarm } from "../components/aws/providers.ts";
+import { GenerationCredential } from "../components/aws/providers.ts";
+import { Bake } from "../components/bake.ts";
 import { ProbeGate } from "../components/gate.ts";
 import { parseApiSpecs, type StatelessApiSpec } from "../components/spec.ts";
 
@@ -131,8 +132,8 @@ function rawProgram(recorded: Recorded[]): () => void {
                 return new ProbeGate(r.name, inputs as never);
             case "pulumi-nodejs:dynamic/repave:GenerationCredential":
                 return new GenerationCredential(r.name, inputs as never);
-            case "pulumi-nodejs:dynamic/repave:KeepWarm":
-                return new KeepWarm(r.name, inputs as never);
+            case "pulumi-nodejs:dynamic/repave:Bake":
+                return new Bake(r.name, inputs as never);
             case "aws:lambda/function:Function": {
                 const code = monitorCode({ positive: spec.probes.positive, negative: spec.probes.negative });
                 const archive = new pulumi.asset.AssetArchive(Object.fromEntries(Object.entries(code).map(([f, t]) => [f, new pulumi.asset.StringAsset(t)])));

@@ -9,8 +9,9 @@
 //   3 health      the ASG is created only when every instance is healthy in its target group
 //   4 gate        test listener -> candidate; ProbeGate runs the probes there   ../gate.ts
 //   5 switch      production listener -> candidate (default action + default certificate), after the gate
-//   6 keep warm   old generation warm for keepWarmSeconds, production proven; then the engine deletes the old
-//                 generation (its ASG drains through the deregistration delay, then its certificate goes)
+//   6 bake        production probed for keepWarmSeconds with the old generation warm; a failure routes the
+//                 listener back to it and fails the update (../bake.ts); after a successful update the engine
+//                 deletes the old generation (its ASG drains through the deregistration delay, then its certificate)
 //   7 promote     AWSCURRENT -> the new credential, AWSPREVIOUS -> the live one   credential.ts
 //   - monitor     the same probes, scheduled, alarmed, with AWSCURRENT           monitor.ts
 import * as pulumi from "@pulumi/pulumi";
@@ -24,7 +25,7 @@ import { createAutoScalingGroup, createCertificate, createCompute, createListene
 import { resolveLatestAmi } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
 import { AWS_NAME_MAX } from "./names.ts";
-import { KeepWarm } from "./providers.ts";
+import { Bake } from "../bake.ts";
 
 export type { AwsTargetArgs } from "./args.ts";
 export { parseAwsTargetArgs } from "./args.ts";
@@ -55,6 +56,25 @@ interface Changed {
     albArn: pulumi.Output<string>;
     albDnsName: pulumi.Output<string>;
     alarmArn: pulumi.Output<string> | undefined;
+}
+
+/**
+ * The AWS CLI call that makes the production listener forward to `targetGroupArn` (AWS CLI reference, elbv2
+ * modify-listener: `--default-actions Type=forward,TargetGroupArn=...` replaces the default actions). The region is
+ * the listener's own (the fourth field of its ARN), whatever the runner's default region.
+ */
+function listenerRoute(listenerArn: pulumi.Output<string>, targetGroupArn: pulumi.Input<string>): pulumi.Output<string[]> {
+    return pulumi.all([listenerArn, targetGroupArn]).apply(([arn, group]) => [
+        "aws",
+        "elbv2",
+        "modify-listener",
+        "--region",
+        arn.split(":")[3] ?? "",
+        "--listener-arn",
+        arn,
+        "--default-actions",
+        `Type=forward,TargetGroupArn=${group}`,
+    ]);
 }
 
 /** One field of a changeover still running, as an Output (each keeps its own knownness in a preview). */
@@ -203,29 +223,32 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         // certificate, because it depends on it - is what detaches the old certificate before ACM deletes it.
         createListenerCertificate(this, name, changeover, production, candidate.certificateArn);
 
-        // 6. Keep warm, then retire: the old generation keeps serving in-flight requests for keepWarmSeconds while
-        //    production is proven for the new one; only then may the engine delete the old generation (ASG first:
-        //    its instances drain for drainSeconds, the target group's deregistration delay - I6).
-        const warm = new KeepWarm(
-            `${name}-keep-warm`,
+        // 6. Bake, then retire: production is probed for keepWarmSeconds while the old generation keeps serving
+        //    in-flight requests and stays registered; a failure routes the listener back to the old target group
+        //    (its `route` from the last successful bake) and fails the update, so the old generation is not
+        //    deleted. Only then may the engine delete it (ASG first: its instances drain for drainSeconds, I6).
+        const bake = new Bake(
+            `${name}-bake`,
             {
                 api: spec.name,
                 generation: gate.generation,
                 host: frontDoor.alb.dnsName,
                 port: target.listenerPort,
                 serverName: target.probeServerName,
+                caPem: null,
                 credential: bearer,
                 probes: { positive: spec.probes.positive, negative: spec.probes.negative },
                 keepWarmSeconds: spec.keepWarmSeconds,
                 intervalSeconds: spec.probes.intervalSeconds,
                 settleSeconds: 60,
+                route: listenerRoute(production.arn, candidate.targetGroupArn),
             },
             { parent: this, dependsOn: [production] },
         );
 
         // 7. Promote: production accepts both credentials now, so AWSCURRENT moves to the new one. Callers and the
         //    monitor pick it up on their next read; whoever still holds the old one is served until the next repave.
-        const promotion = promoteCredential(this, name, changeover, store, secret.credential, [warm]);
+        const promotion = promoteCredential(this, name, changeover, store, secret.credential, [bake]);
 
         // Continuous monitor: the same probes against production, on a schedule, alarmed. Its settings name the
         // stable secret, never a generation's credential: nothing about it changes in a repave, it reads AWSCURRENT
@@ -240,7 +263,7 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         return {
             url: `https://${target.probeServerName}${port}`,
             testUrl: `https://${target.probeServerName}:${target.testListenerPort}`,
-            generation: warm.generation,
+            generation: bake.generation,
             imageId: ami.id,
             imageName: ami.name,
             imageCreatedAt: ami.createdAt,

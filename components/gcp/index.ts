@@ -10,10 +10,13 @@
 //   4 test route  test URL map + certificate map entry -> candidate, testPort      frontdoor.ts
 //   5 gate        ProbeGate: positive + negative probes on the test listener       ../gate.ts
 //   6 switch      production URL map + certificate map entry -> gated generation   frontdoor.ts
+//   - bake        production probed for keepWarmSeconds, the old generation warm;   ../bake.ts
+//                 a failure points the URL map back at it and fails the update
 //   7 promote     a new version of the stable secret: callers move to the new one   credential.ts
 //   8 monitor     uptime check + alert on the production name, with that credential monitor.ts
 //   9 retire      the engine deletes the old generation after the update; its Retirement waits first
 import * as pulumi from "@pulumi/pulumi";
+import { Bake } from "../bake.ts";
 import { beginChangeover, InitializeHandoff } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
@@ -195,8 +198,35 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         // 6. Switch: production URL map and certificate move to the generation both gates passed.
         const production = createProductionRoute(name, this, changeover, target, frontDoor, candidate, gate, grace);
 
-        // 7. Promote: production accepts both credentials now; the stable secret's latest moves to the new one.
-        const promotion = promoteCredential(name, this, changeover, store, candidate.credential, [production.urlMap, production.proxy]);
+        // Bake: production is probed for keepWarmSeconds while the old generation's backend is still there and warm
+        // (the engine deletes it only after a successful update). A failure points the production URL map back at
+        // the old backend service - `gcloud compute url-maps set-default-service`, the same urlMaps call the
+        // provider makes - and fails the update: no promotion, no retirement. The old certificate need not come
+        // back: the new one covers the same names and stays on the map entry.
+        const bake = new Bake(
+            `${name}-bake`,
+            {
+                api: spec.name,
+                generation: gate.generation,
+                host: frontDoor.address.address,
+                port: 443,
+                serverName: domain,
+                caPem: target.caRootPem ?? null,
+                credential: pulumi.secret(candidate.credential.value),
+                probes: { positive: spec.probes.positive, negative: spec.probes.negative },
+                keepWarmSeconds: spec.keepWarmSeconds,
+                intervalSeconds: spec.probes.intervalSeconds,
+                // Google front ends pick up a URL map change over a minute or two (the retirement waits as long).
+                settleSeconds: target.propagationSeconds,
+                route: pulumi
+                    .all([production.urlMap.name, candidate.backend.selfLink])
+                    .apply(([urlMap, backend]) => ["gcloud", "compute", "url-maps", "set-default-service", urlMap, `--default-service=${backend}`, "--global", `--project=${target.project}`]),
+            },
+            { parent: this, dependsOn: [production.urlMap, production.proxy, production.certificates.entry] },
+        );
+
+        // 7. Promote: production accepts both credentials now and has baked; the stable secret's latest moves.
+        const promotion = promoteCredential(name, this, changeover, store, candidate.credential, [bake]);
 
         // 8. Continuous monitor on production with what callers use. The uptime check holds the credential in its
         //    settings, so it is updated after the promotion; until then it sends the live one, which the new
@@ -209,7 +239,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             url: `https://${domain}`,
             testUrl: `https://${domain}:${target.testPort}`,
             address: frontDoor.address.address,
-            generation: pulumi.all([gate.generation, production.urlMap.id]).apply(([generation]) => generation),
+            generation: bake.generation,
             imageId: image.selfLink,
             imageName: image.name,
             imageCreatedAt: image.createdAt,

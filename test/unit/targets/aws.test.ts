@@ -62,7 +62,7 @@ const T = {
     instanceProfile: "aws:iam/instanceProfile:InstanceProfile",
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
     credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
-    keepWarm: "pulumi-nodejs:dynamic/repave:KeepWarm",
+    bake: "pulumi-nodejs:dynamic/repave:Bake",
     policy: "aws:iam/rolePolicy:RolePolicy",
     lambda: "aws:lambda/function:Function",
     alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
@@ -377,13 +377,13 @@ describe("aws target: one deploy", () => {
         assert.equal(policy.inputs["role"], role.inputs["name"]);
     });
 
-    it("keeps the credential out of everything but its secret versions, the gates and keep-warm (I8)", async () => {
+    it("keeps the credential out of everything but its secret versions, the gates and the bake (I8)", async () => {
         const { run, puts: put } = first;
         const id = one(run, isMainGate, "gate").inputs["generation"] as string;
         const credential = credentialOf(id);
         const holders = run.filter((r) => JSON.stringify(r.inputs).includes(credential));
         // The first generation has no previous credential: the grace gate proves its own.
-        assert.deepEqual(holders.map((r) => r.name).sort(), ["orders-gate", "orders-gate-grace", "orders-keep-warm", "orders-secret-current", "orders-secret-version"]);
+        assert.deepEqual(holders.map((r) => r.name).sort(), ["orders-bake", "orders-gate", "orders-gate-grace", "orders-secret-current", "orders-secret-version"]);
         for (const r of holders) {
             const held = r.inputs[r.type === T.secretVersion ? "secretString" : "credential"];
             assert.deepEqual(held, secret(credential), `${r.name} holds the credential outside a Pulumi secret`);
@@ -401,11 +401,16 @@ describe("aws target: one deploy", () => {
     it("keeps the old generation warm after the switch, then monitors production with the same probes", async () => {
         const { run } = first;
         const id = one(run, isMainGate, "gate").inputs["generation"] as string;
-        const warm = one(run, byType(T.keepWarm), "keep-warm");
+        const warm = one(run, byType(T.bake), "bake");
         assert.equal(warm.inputs["generation"], id);
         assert.equal(warm.inputs["keepWarmSeconds"], spec.keepWarmSeconds);
         assert.equal(warm.inputs["port"], 443);
-        assertBefore(run, isProduction, byType(T.keepWarm), "switch before keep-warm");
+        assertBefore(run, isProduction, byType(T.bake), "switch before the bake");
+        // The bake's way back is the previous bake's `route`; its own routes the listener to this generation's
+        // target group (AWS CLI reference, elbv2 modify-listener --default-actions), in the listener's region.
+        const listener = arnOf(one(run, isProduction, "production listener"));
+        const group = arnOf(one(run, byType(T.targetGroup), "target group"));
+        assert.deepEqual(warm.inputs["route"], ["aws", "elbv2", "modify-listener", "--region", listener.split(":")[3], "--listener-arn", listener, "--default-actions", `Type=forward,TargetGroupArn=${group}`]);
         assertBefore(run, isProduction, isMonitor, "switch before the monitor");
 
         const fn = one(run, byType(T.lambda), "monitor function");
@@ -421,14 +426,14 @@ describe("aws target: one deploy", () => {
         assert.equal(alarm.inputs["treatMissingData"], "breaching");
     });
 
-    it("gives every resource one role: front door, generation, gate, keep-warm or monitor", async () => {
+    it("gives every resource one role: front door, generation, gate, bake or monitor", async () => {
         const { run } = first;
         const roles: [string, Pick][] = [
             ["component", (r) => r.type === T.component || r.type === frontDoorRoleType],
             ["front door", isFrontDoor],
             ["generation", isGeneration],
             ["gate", isGate],
-            ["keep-warm", byType(T.keepWarm)],
+            ["bake", byType(T.bake)],
             ["monitor", isMonitor],
         ];
         for (const r of run) {
@@ -529,7 +534,7 @@ describe("aws target: callers keep working across the switch (one secret, stagin
         assert.deepEqual(d.puts.map((p) => p.name), ["orders-secret-version", "orders-secret-current"]);
         assert.equal(d.puts[0]!.current, credentialOf(generationOf(runs[0]!)), "staging leaves callers on the live credential");
         assert.equal(d.puts[1]!.current, credentialOf(generationOf(d)), "the promotion moves AWSCURRENT");
-        assertBefore(d.run, byType(T.keepWarm), named("secret-current"), "bake before the promotion");
+        assertBefore(d.run, byType(T.bake), named("secret-current"), "bake before the promotion");
         assert.deepEqual(secretsManager.getSecretValue(STORE, { versionStage: "AWSPREVIOUS" }).secretString, credentialOf(generationOf(runs[1]!)), "AWSPREVIOUS: the credential of the generation before");
     });
 

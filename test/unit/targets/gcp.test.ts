@@ -70,6 +70,7 @@ const T = {
     uptime: "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig",
     alert: "gcp:monitoring/alertPolicy:AlertPolicy",
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
+    bake: "pulumi-nodejs:dynamic/repave:Bake",
     credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
     retirement: "pulumi-nodejs:dynamic/repave:Retirement",
 };
@@ -331,6 +332,23 @@ describe("gcp target (mocks): two deploys", () => {
         const secondCert = one(second, byType(T.cmCert));
         assert.equal(firstCert.name, secondCert.name, "one logical certificate: the engine replaces it...");
         assert.notEqual(firstCert.inputs["name"], secondCert.inputs["name"], "...under a new physical name, so the old one outlives the switch");
+    });
+
+    it("bakes production after the switch with the old generation still there, and knows the way back (issue #13 item 8)", () => {
+        const bake = one(second, byType(T.bake));
+        assertBefore(second, isSwitch, byType(T.bake), "switch before the bake");
+        assertBefore(second, byType(T.bake), named("orders-credential-current"), "bake before the promotion");
+        assert.equal(bake.inputs["generation"], ids[1]);
+        assert.equal(bake.inputs["host"], "203.0.113.10");
+        assert.equal(bake.inputs["port"], 443);
+        assert.equal(bake.inputs["serverName"], "orders.example.com");
+        assert.equal(bake.inputs["keepWarmSeconds"], spec.keepWarmSeconds);
+        assert.ok(isSecretValue(bake.inputs["credential"]), "the bake's credential is a secret (I8)");
+        // Its route points the production URL map at this generation's backend (gcloud compute url-maps
+        // set-default-service); the next deploy's bake goes back along it if its own generation fails.
+        const urlMap = String(one(second, named("orders-url-map")).inputs["name"]);
+        const backend = `https://www.googleapis.com/compute/v1/projects/${project}/global/backendServices/orders-${SCOPE}-${ids[1]}`;
+        assert.deepEqual(bake.inputs["route"], ["gcloud", "compute", "url-maps", "set-default-service", urlMap, `--default-service=${backend}`, "--global", `--project=${project}`]);
     });
 
     it("gates with positive and negative probes", () => {
