@@ -11,9 +11,11 @@ import { checkScan } from "../scan.ts";
 import { hashBuild, type ScanReport } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
 import { isOurs, sleep, startDetached, stop, waitForFile } from "./processes.ts";
+import type { InstancesFile } from "./instances.ts";
 import { moduleFile } from "../module-file.ts";
 
 const daemonScript = moduleFile("./frontdoor/daemon.ts", import.meta.url);
+const supervisorScript = moduleFile("./supervisor.ts", import.meta.url);
 
 export interface HealthCheck {
     path: string;
@@ -75,6 +77,9 @@ export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: strin
             REPAVE_FD_ADMIN_TOKEN: token,
             REPAVE_FD_PORT: String(inputs.port),
             REPAVE_FD_TEST_PORT: String(inputs.testPort),
+            // The daemon's deadlines (handshake, headers, request, upstream; see daemon.ts) may be tuned from the
+            // environment of whoever starts it: the deploy's, or a test's.
+            ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^REPAVE_FD_[A-Z_]+_MS$/.test(e[0]) && e[1] !== undefined)),
         },
         logFile,
         inputs.stateDir,
@@ -263,10 +268,92 @@ export interface GenerationOutputs {
     createdAt: string;
     stateDir: string;
     drainSeconds: number;
+    /** The generation's supervisor (supervisor.ts), which restarts a dead instance in place; unset before it existed. */
+    supervisor?: number;
 }
 
 const generationMarker = (api: string, generation: string, stateDir: string) => `--repave-generation=${api}/${generation}@${stateDir}`;
 const generationDir = (stateDir: string, generation: string) => join(stateDir, "generations", generation);
+// No "@" in it: counting a generation's processes by its instances' marker (or "@<stateDir>") counts instances only.
+const supervisorMarker = (stateDir: string, generation: string) => `--repave-supervisor=${generationDir(stateDir, generation)}`;
+
+function readInstances(dir: string): InstancesFile | undefined {
+    try {
+        return JSON.parse(readFileSync(join(dir, "instances.json"), "utf8")) as InstancesFile;
+    } catch {
+        return undefined; // not written yet, or the folder is gone
+    }
+}
+
+/** Stops a generation's supervisor first (so nothing restarts), then every instance it (or state) knows of. */
+async function stopGenerationProcesses(stateDir: string, generation: string, marker: string, knownPids: number[], graceMs: number): Promise<void> {
+    const dir = generationDir(stateDir, generation);
+    const recorded = readInstances(dir);
+    const supervisor = recorded?.supervisor ?? (existsSync(join(dir, "pids.json")) ? (JSON.parse(readFileSync(join(dir, "pids.json"), "utf8")) as { supervisor?: number }).supervisor : undefined);
+    if (supervisor !== undefined) await stop(supervisor, supervisorMarker(stateDir, generation), graceMs);
+    const pids = new Set([...knownPids, ...(recorded?.instances.map((i) => i.pid) ?? [])]);
+    await Promise.all([...pids].map((pid) => stop(pid, marker, graceMs)));
+}
+
+interface Launched {
+    supervisor: number;
+    pids: number[];
+    backends: string[];
+}
+
+/**
+ * Starts a generation's supervisor, which starts its instances (on `ports` when given: a repair keeps the
+ * addresses the front door routes to), and waits until every instance listens and passes its health check.
+ */
+async function launch(
+    inputs: Pick<GenerationInputs, "api" | "generation" | "stateDir" | "imageDir" | "imageEntry" | "imageVersion" | "healthCheck">,
+    capacity: number,
+    credential: string,
+    previousCredential: string,
+    ports: number[] = [],
+): Promise<Launched> {
+    const dir = generationDir(inputs.stateDir, inputs.generation);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (let i = 0; i < capacity; i++) rmSync(join(dir, `port-${i}`), { force: true });
+    rmSync(join(dir, "instances.json"), { force: true });
+    const marker = generationMarker(inputs.api, inputs.generation, inputs.stateDir);
+    const supMarker = supervisorMarker(inputs.stateDir, inputs.generation);
+    const supervisor = startDetached(
+        supervisorScript,
+        [supMarker],
+        {
+            REPAVE_SUP_ENTRY: join(inputs.imageDir, inputs.imageEntry),
+            REPAVE_SUP_CWD: inputs.imageDir,
+            REPAVE_SUP_DIR: dir,
+            REPAVE_SUP_MARKER: marker,
+            REPAVE_SUP_COUNT: String(capacity),
+            REPAVE_SUP_PORTS: ports.join(","),
+            REPAVE_CREDENTIAL: credential,
+            REPAVE_PREVIOUS_CREDENTIAL: previousCredential,
+            REPAVE_GENERATION: inputs.generation,
+            REPAVE_IMAGE_VERSION: inputs.imageVersion,
+        },
+        join(dir, "supervisor.log"),
+        inputs.imageDir,
+    );
+    // Recorded at once: if this run is killed, destroy and `repave recover` still find the processes.
+    writeFileSync(join(dir, "pids.json"), JSON.stringify({ marker, pids: [], supervisor }));
+    try {
+        const backends = await Promise.all(
+            Array.from({ length: capacity }, async (_, i) => {
+                const port = await waitForFile(join(dir, `port-${i}`), supervisor, supMarker, inputs.healthCheck.graceSeconds * 1000, join(dir, `app-${i}.log`));
+                return `127.0.0.1:${port.trim()}`;
+            }),
+        );
+        await waitHealthy(backends, inputs.healthCheck);
+        const pids = readInstances(dir)?.instances.map((i) => i.pid) ?? [];
+        writeFileSync(join(dir, "pids.json"), JSON.stringify({ marker, pids, supervisor }));
+        return { supervisor, pids, backends };
+    } catch (err) {
+        await stopGenerationProcesses(inputs.stateDir, inputs.generation, marker, [], 5_000);
+        throw err;
+    }
+}
 
 async function healthy(backend: string, check: HealthCheck): Promise<boolean> {
     try {
@@ -308,37 +395,9 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
     const live = (await frontDoor.state()).routes.production;
     const capacity = Math.max(inputs.capacity, live?.backends.length ?? 0);
 
-    const dir = generationDir(inputs.stateDir, inputs.generation);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const marker = generationMarker(inputs.api, inputs.generation, inputs.stateDir);
-    const pids: number[] = [];
+    const previousCredential = accepted && accepted.generation !== inputs.generation ? accepted.credential : "";
     try {
-        for (let i = 0; i < capacity; i++) {
-            pids.push(
-                startDetached(
-                    join(inputs.imageDir, inputs.imageEntry),
-                    [marker],
-                    {
-                        REPAVE_CREDENTIAL: credential,
-                        REPAVE_PREVIOUS_CREDENTIAL: accepted && accepted.generation !== inputs.generation ? accepted.credential : "",
-                        REPAVE_GENERATION: inputs.generation,
-                        REPAVE_IMAGE_VERSION: inputs.imageVersion,
-                        REPAVE_PORT_FILE: join(dir, `port-${i}`),
-                    },
-                    join(dir, `app-${i}.log`),
-                    inputs.imageDir,
-                ),
-            );
-            // Recorded at once: if this run is killed, destroy and `repave recover` still find the processes.
-            writeFileSync(join(dir, "pids.json"), JSON.stringify({ marker, pids }));
-        }
-        const backends = await Promise.all(
-            pids.map(async (pid, i) => {
-                const port = await waitForFile(join(dir, `port-${i}`), pid, marker, inputs.healthCheck.graceSeconds * 1000, join(dir, `app-${i}.log`));
-                return `127.0.0.1:${port.trim()}`;
-            }),
-        );
-        await waitHealthy(backends, inputs.healthCheck);
+        const { supervisor, pids, backends } = await launch(inputs, capacity, credential, previousCredential);
         const now = new Date().toISOString();
         return {
             api: inputs.api,
@@ -359,17 +418,55 @@ export async function createGeneration(inputs: GenerationInputs): Promise<Genera
             createdAt: now,
             stateDir: inputs.stateDir,
             drainSeconds: inputs.drainSeconds,
+            supervisor,
         };
     } catch (err) {
-        await Promise.all(pids.map((pid) => stop(pid, marker, 5_000)));
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(generationDir(inputs.stateDir, inputs.generation), { recursive: true, force: true });
         throw new Error(`generation ${inputs.generation} of ${inputs.api} failed to start: ${(err as Error).message}`);
     }
 }
 
-/** Is any process of this generation still running? (refresh) */
+/**
+ * Does this generation run as it should? Its supervisor is alive and has given up on no instance (a dead
+ * instance it is restarting counts as running). A generation from before supervisors: is any process alive.
+ */
 export function generationAlive(outs: GenerationOutputs): boolean {
-    return outs.pids.some((pid) => isOurs(pid, generationMarker(outs.api, outs.generation, outs.stateDir)));
+    if (outs.supervisor === undefined) return outs.pids.some((pid) => isOurs(pid, generationMarker(outs.api, outs.generation, outs.stateDir)));
+    if (!isOurs(outs.supervisor, supervisorMarker(outs.stateDir, outs.generation))) return false;
+    const recorded = readInstances(generationDir(outs.stateDir, outs.generation));
+    return recorded !== undefined && recorded.supervisor === outs.supervisor && !recorded.instances.some((i) => i.gaveUp);
+}
+
+/**
+ * Repairs a generation in place, the same generation (id, credential, certificate) in the same folder: a
+ * supervisor that gave up on an instance tries it again; a dead supervisor (a machine restart killed everything,
+ * or someone killed it) is replaced, its leftover instances stopped first, and the new instances take the ports
+ * the front door routes to when they are free (else new ones: the gate and switch then move the routes).
+ */
+export async function repairGeneration(olds: GenerationOutputs, inputs: GenerationInputs): Promise<GenerationOutputs> {
+    const dir = generationDir(olds.stateDir, olds.generation);
+    if (olds.supervisor !== undefined && isOurs(olds.supervisor, supervisorMarker(olds.stateDir, olds.generation))) {
+        process.kill(olds.supervisor, "SIGHUP");
+        const deadline = Date.now() + inputs.healthCheck.graceSeconds * 1000;
+        while (readInstances(dir)?.instances.some((i) => i.gaveUp) && Date.now() < deadline) await sleep(50);
+        await waitHealthy(olds.backends, inputs.healthCheck);
+        return { ...olds, pids: readInstances(dir)?.instances.map((i) => i.pid) ?? olds.pids };
+    }
+    const actual = hashBuild(inputs.imageDir);
+    if (actual !== olds.imageHash) {
+        throw new Error(`cannot repair generation ${olds.generation} of ${olds.api}: its image ${olds.imageVersion} changed (${olds.imageHash} != ${actual})`);
+    }
+    const marker = generationMarker(olds.api, olds.generation, olds.stateDir);
+    await stopGenerationProcesses(olds.stateDir, olds.generation, marker, olds.pids, 5_000);
+    const { current, previous } = readStore(olds.stateDir);
+    const previousCredential = current && current.generation !== olds.generation ? current.credential : (previous?.credential ?? "");
+    const ports = olds.backends.map((b) => Number(b.split(":")[1]));
+    try {
+        const launched = await launch({ ...inputs, api: olds.api, generation: olds.generation, stateDir: olds.stateDir }, olds.capacity, olds.credential, previousCredential, ports);
+        return { ...olds, ...launched };
+    } catch (err) {
+        throw new Error(`generation ${olds.generation} of ${olds.api} could not be repaired: ${(err as Error).message}`);
+    }
 }
 
 /**
@@ -413,7 +510,7 @@ export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: 
         now = await routingOrGone(frontDoor, `drain generation ${outs.generation} of ${outs.api}`);
     }
     const marker = generationMarker(outs.api, outs.generation, outs.stateDir);
-    await Promise.all(outs.pids.map((pid) => stop(pid, marker, Math.max(5_000, outs.drainSeconds * 1000))));
+    await stopGenerationProcesses(outs.stateDir, outs.generation, marker, outs.pids, Math.max(5_000, outs.drainSeconds * 1000));
     rmSync(generationDir(outs.stateDir, outs.generation), { recursive: true, force: true });
 }
 
@@ -427,7 +524,7 @@ export async function reapGenerations(stateDir: string, reap: (generation: strin
         const file = join(root, generation, "pids.json");
         if (existsSync(file)) {
             const { marker, pids } = JSON.parse(readFileSync(file, "utf8")) as { marker: string; pids: number[] };
-            await Promise.all(pids.map((pid) => stop(pid, marker, 5_000)));
+            await stopGenerationProcesses(stateDir, generation, marker, pids, 5_000);
         }
         rmSync(join(root, generation), { recursive: true, force: true });
         reaped.push(generation);
@@ -473,8 +570,14 @@ export interface GateOutputs {
     results: ProbeResult[];
 }
 
-function routeSpec(t: RouteTarget): RouteSpec {
-    return { generation: t.generation, backends: t.backends, certPem: t.certPem, keyPem: t.keyPem, certSerial: t.certSerial, domains: t.domains };
+function routeSpec(t: RouteTarget & { healthCheck?: HealthCheck }): RouteSpec {
+    const spec: RouteSpec = { generation: t.generation, backends: t.backends, certPem: t.certPem, keyPem: t.keyPem, certSerial: t.certSerial, domains: t.domains };
+    // The front door checks the backends actively with the spec's health check (without one: a TCP connect).
+    if (t.healthCheck) {
+        const { path, intervalSeconds, timeoutSeconds, healthyThreshold } = t.healthCheck;
+        spec.healthCheck = { path, intervalSeconds, timeoutSeconds, healthyThreshold };
+    }
+    return spec;
 }
 
 function endpoint(t: RouteTarget, port: number) {
@@ -516,6 +619,8 @@ export async function leaveTestRoute(stateDir: string, token: string, generation
 
 export interface SwitchInputs extends RouteTarget {
     port: number;
+    /** The front door's active health check of the production backends (unset in stacks deployed before it). */
+    healthCheck?: HealthCheck;
     gatePassedGeneration: string;
     probes: ProbeSuite;
     keepWarmSeconds: number;
@@ -523,6 +628,7 @@ export interface SwitchInputs extends RouteTarget {
 }
 
 export interface SwitchOutputs extends RouteTarget {
+    healthCheck?: HealthCheck;
     previousGeneration: string | null;
     /** The image the previous generation ran: what `repave rollback` redeploys. */
     previousImageVersion: string | null;

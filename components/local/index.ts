@@ -135,6 +135,7 @@ export class StatelessApi extends pulumi.ComponentResource {
             {
                 ...route,
                 port: frontDoor.port,
+                healthCheck,
                 gatePassedGeneration: gate.generation,
                 probes,
                 keepWarmSeconds: spec.keepWarmSeconds,

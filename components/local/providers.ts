@@ -16,9 +16,21 @@ const load = (): typeof Changeover => {
 
 type Props = Record<string, unknown>;
 
-/** Keys whose values differ, ignoring the serialized provider itself (it moves with the checkout, not the resource). */
+/**
+ * Keys whose values differ, ignoring the serialized provider itself (it moves with the checkout, not the resource).
+ * `olds` are the resource's recorded outputs (what the engine hands a dynamic provider's diff), so every key a diff
+ * compares is recorded in the outputs too (`recorded`). A key an older release did not record is not a change:
+ * comparing it with "undefined" replaced every `pinned` and `max-age` generation on every `up` - by one with the
+ * same id and folder, whose retirement then refused (I1) and failed the update.
+ */
 function changedKeys(olds: Props, news: Props, keys: readonly string[]): string[] {
-    return keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+    return keys.filter((k) => k in olds && JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+}
+
+/** The inputs a diff compares, copied into the outputs it will be compared against. */
+function recorded(inputs: object, keys: readonly string[]): Props {
+    const all = inputs as Props;
+    return Object.fromEntries(keys.filter((k) => k in all).map((k) => [k, all[k]]));
 }
 
 const frontDoorProvider: pulumi.dynamic.ResourceProvider = {
@@ -72,19 +84,28 @@ const generationInputKeys = [
 const generationProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: Changeover.GenerationInputs) {
         const outs = await load().createGeneration(inputs);
-        return { id: `${inputs.api}-${inputs.generation}`, outs: { ...outs, frontDoorToken: inputs.frontDoorToken } };
+        return { id: `${inputs.api}-${inputs.generation}`, outs: { ...recorded(inputs, generationInputKeys), ...outs, frontDoorToken: inputs.frontDoorToken } };
     },
     async diff(_id: string, olds: Props, news: Props) {
         // A generation is immutable: any change to what it runs is a new generation (create-before-delete),
         // never an in-place update of compute that may be serving traffic (I1).
         const replaces = changedKeys(olds, news, generationInputKeys);
         const inPlace = changedKeys(olds, news, ["drainSeconds", "frontDoorToken"]);
-        return { changes: replaces.length > 0 || inPlace.length > 0, replaces };
+        // A generation whose processes are dead (a machine restart) or given up on is repaired in place: the same
+        // generation, restarted - so every repave policy comes back with one `pulumi up`, and a `pinned` or
+        // `max-age` deploy never builds a second generation with the dead one's id and folder.
+        const repair = replaces.length === 0 && !load().generationAlive(olds as unknown as Changeover.GenerationOutputs);
+        return { changes: replaces.length > 0 || inPlace.length > 0 || repair, replaces };
     },
     async update(_id: string, olds: Props, news: Props) {
         // Only the drain delay and the front door's (rotated) admin token change in place: both are read when the
-        // generation retires.
-        return { outs: { ...olds, drainSeconds: news["drainSeconds"], frontDoorToken: news["frontDoorToken"] } };
+        // generation retires. And a dead generation is restarted.
+        const changeover = load();
+        const current = olds as unknown as Changeover.GenerationOutputs;
+        const repaired = changeover.generationAlive(current)
+            ? olds
+            : await changeover.repairGeneration(current, news as unknown as Changeover.GenerationInputs);
+        return { outs: { ...recorded(news, generationInputKeys), ...repaired, drainSeconds: news["drainSeconds"], frontDoorToken: news["frontDoorToken"] } };
     },
     async read(id: string, props: Changeover.GenerationOutputs) {
         return { id, props: load().generationAlive(props) ? props : { ...props, pids: [] } };
@@ -102,14 +123,14 @@ const gateInputKeys = [
 const gateProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: Changeover.GateInputs) {
         const outs = await load().runGate(inputs);
-        return { id: `gate-${inputs.api}`, outs: { ...outs, api: inputs.api, stateDir: inputs.stateDir, frontDoorToken: inputs.frontDoorToken } };
+        return { id: `gate-${inputs.api}`, outs: { ...recorded(inputs, gateInputKeys), ...outs, api: inputs.api, stateDir: inputs.stateDir, frontDoorToken: inputs.frontDoorToken } };
     },
     async diff(_id: string, olds: Props, news: Props) {
         return { changes: changedKeys(olds, news, gateInputKeys).length > 0 };
     },
     async update(_id: string, _olds: Props, news: Changeover.GateInputs) {
         const outs = await load().runGate(news);
-        return { outs: { ...outs, api: news.api, stateDir: news.stateDir, frontDoorToken: news.frontDoorToken } };
+        return { outs: { ...recorded(news, gateInputKeys), ...outs, api: news.api, stateDir: news.stateDir, frontDoorToken: news.frontDoorToken } };
     },
     async delete(_id: string, outs: { stateDir: string; frontDoorToken: string; generation: string }) {
         await load().leaveTestRoute(outs.stateDir, outs.frontDoorToken, outs.generation);
@@ -121,14 +142,14 @@ const switchInputKeys = ["generation", "gatePassedGeneration", "backends", "cert
 const switchProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: Changeover.SwitchInputs) {
         const outs = await load().switchTraffic(inputs, undefined);
-        return { id: `switch-${inputs.api}`, outs };
+        return { id: `switch-${inputs.api}`, outs: { ...recorded(inputs, switchInputKeys), ...outs } };
     },
     async diff(_id: string, olds: Props, news: Props) {
         // The production route is part of the front door: it is updated, never replaced (I4).
         return { changes: changedKeys(olds, news, switchInputKeys).length > 0 };
     },
     async update(_id: string, olds: Changeover.SwitchOutputs, news: Changeover.SwitchInputs) {
-        return { outs: await load().switchTraffic(news, olds) };
+        return { outs: { ...recorded(news, switchInputKeys), ...(await load().switchTraffic(news, olds)) } };
     },
     async delete(_id: string, outs: Changeover.SwitchOutputs) {
         await load().unroute(outs.stateDir, outs.frontDoorToken);

@@ -8,9 +8,17 @@ import * as https from "node:https";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { timingSafeEqual } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 
 export type RouteName = "production" | "test";
+
+/** The active health check of a route's backends (the spec's healthCheck); without one, a TCP connect. */
+export interface BackendCheck {
+    path: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    healthyThreshold: number;
+}
 
 export interface RouteSpec {
     generation: string;
@@ -19,6 +27,7 @@ export interface RouteSpec {
     keyPem: string;
     certSerial: string;
     domains: string[];
+    healthCheck?: BackendCheck;
 }
 
 export interface FrontDoorState {
@@ -29,6 +38,8 @@ export interface FrontDoorState {
     inflight: Record<string, number>;
     served: Record<string, number>;
     failed: Record<string, number>;
+    /** Each routed backend's active health: "down" backends get no requests until they pass again. */
+    health: Record<string, "up" | "down">;
 }
 
 const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
@@ -62,17 +73,93 @@ function main(): void {
     // Pooled upstream connections are closed by the proxy after 30 s idle, before the backend's own keep-alive
     // timeout (65 s), so a request is never written to a connection the backend is closing.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
-    const upstreamTimeoutMs = Number(process.env["REPAVE_FD_UPSTREAM_TIMEOUT_MS"] ?? 60_000);
-    // Slow clients are bounded: TLS handshake, request headers and the whole request each have a deadline.
+    const ms = (name: string, fallback: number) => Number(process.env[`REPAVE_FD_${name}_MS`] ?? fallback);
+    const upstreamTimeoutMs = ms("UPSTREAM_TIMEOUT", 60_000);
+    // Slow clients are bounded: TLS handshake, request headers and the whole request each have a deadline. Node
+    // enforces the last two only when it sweeps its connections (every 30 s by default): a slow-header client held
+    // its socket up to 45 s, so the sweep runs every second. A connection that never sends a request is held to
+    // the headers deadline too (it counts from the connection's start).
     const listenerOptions: https.ServerOptions = {
         minVersion: "TLSv1.2",
-        handshakeTimeout: 10_000,
-        headersTimeout: 15_000,
-        requestTimeout: 60_000,
+        handshakeTimeout: ms("HANDSHAKE_TIMEOUT", 10_000),
+        headersTimeout: ms("HEADERS_TIMEOUT", 15_000),
+        requestTimeout: ms("REQUEST_TIMEOUT", 60_000),
+        connectionsCheckingInterval: ms("CHECK_INTERVAL", 1_000),
     };
     const servers: Record<RouteName, https.Server> = {
         production: https.createServer(listenerOptions),
         test: https.createServer(listenerOptions),
+    };
+
+    // Active health checks: every routed backend is checked on its route's interval; two failures in a row take it
+    // out of rotation, `healthyThreshold` passes bring it back. A route whose backends are all down keeps using all
+    // of them (failing open: a wrong verdict must not turn a slow API into no API).
+    const unhealthyThreshold = 2;
+    const checks = new Map<string, { up: boolean; streak: number; timer: NodeJS.Timeout; check: BackendCheck | undefined }>();
+    const probeAgent = new http.Agent({ keepAlive: false });
+    const probe = (backend: string, check: BackendCheck | undefined): Promise<boolean> =>
+        new Promise((resolve) => {
+            const [host, port] = backend.split(":");
+            const timeoutMs = (check?.timeoutSeconds ?? 2) * 1000;
+            if (!check) {
+                const socket = connect({ host, port: Number(port) });
+                socket.setTimeout(timeoutMs, () => socket.destroy());
+                socket.once("connect", () => (socket.destroy(), resolve(true)));
+                socket.once("error", () => resolve(false));
+                socket.once("close", () => resolve(false));
+                return;
+            }
+            const req = http.get({ host, port: Number(port), path: check.path, agent: probeAgent, timeout: timeoutMs }, (res) => {
+                res.resume();
+                res.once("end", () => resolve(res.statusCode === 200));
+                res.once("error", () => resolve(false));
+            });
+            req.once("timeout", () => req.destroy());
+            req.once("error", () => resolve(false));
+        });
+    const watch = () => {
+        const wanted = new Map<string, BackendCheck | undefined>();
+        for (const r of [routes.production, routes.test]) for (const b of r?.backends ?? []) wanted.set(b, r!.healthCheck);
+        for (const [b, c] of checks) {
+            if (!wanted.has(b)) {
+                clearTimeout(c.timer);
+                checks.delete(b);
+            }
+        }
+        for (const [b, check] of wanted) {
+            const known = checks.get(b);
+            if (known) {
+                known.check = check;
+                continue;
+            }
+            // A newly routed backend starts "up": the gate (or the deploy's own health wait) has just passed it.
+            const entry = { up: true, streak: 0, timer: undefined as unknown as NodeJS.Timeout, check };
+            const tick = async () => {
+                const ok = await probe(b, entry.check);
+                if (checks.get(b) !== entry) return;
+                if (ok === entry.up) entry.streak = 0;
+                else if (++entry.streak >= (entry.up ? unhealthyThreshold : entry.check?.healthyThreshold ?? 2)) {
+                    entry.up = ok;
+                    entry.streak = 0;
+                    console.error(`front door: backend ${b} is ${ok ? "healthy again" : "failing health checks; out of rotation"}`);
+                }
+                entry.timer = setTimeout(() => void tick(), (entry.check?.intervalSeconds ?? 1) * 1000);
+            };
+            entry.timer = setTimeout(() => void tick(), (check?.intervalSeconds ?? 1) * 1000);
+            checks.set(b, entry);
+        }
+    };
+    const markDown = (backend: string) => {
+        const entry = checks.get(backend);
+        if (entry?.up) {
+            entry.up = false;
+            entry.streak = 0;
+            console.error(`front door: backend ${backend} refused a connection; out of rotation until it passes its health check`);
+        }
+    };
+    const inRotation = (backends: string[]) => {
+        const up = backends.filter((b) => checks.get(b)?.up !== false);
+        return up.length > 0 ? up : backends;
     };
 
     const bump = (counter: Record<string, number>, gen: string, by: number) => {
@@ -87,6 +174,7 @@ function main(): void {
             servers[name].setSecureContext({ cert: spec.certPem, key: spec.keyPem, minVersion: "TLSv1.2" });
         }
         routes[name] = spec;
+        watch();
     };
 
     // Rotated tokens survive a restart of the daemon (repair adopts the state folder): 0600 in the 0700 folder.
@@ -144,11 +232,17 @@ function main(): void {
             if (!res.writableFinished) current?.destroy();
         });
         // A request with a body is streamed once and never replayed; one without a body may be retried on
-        // another backend, but only when the connection failed before anything was sent: a request that
-        // reached a backend and broke it is not handed to the next one.
+        // another backend, but only when the connection failed before anything was sent, or a pooled connection
+        // was reset before any answer (below): a request that broke a fresh connection is not handed on.
         const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+        const tried = new Set<string>();
         const attempt = (triesLeft: number) => {
-            const backend = route.backends[cursor[name]++ % route.backends.length]!;
+            // A retry goes to a backend this request has not tried yet (other requests move the cursor meanwhile).
+            const rotation = inRotation(route.backends);
+            const fresh = rotation.filter((b) => !tried.has(b));
+            const pool = fresh.length > 0 ? fresh : route.backends.filter((b) => !tried.has(b));
+            const backend = pool.length > 0 ? pool[cursor[name]++ % pool.length]! : rotation[cursor[name]++ % rotation.length]!;
+            tried.add(backend);
             const [bhost, bport] = backend.split(":");
             const headers: http.OutgoingHttpHeaders = {};
             for (const [k, v] of Object.entries(req.headers)) if (!hopByHop.has(k)) headers[k] = v;
@@ -176,9 +270,15 @@ function main(): void {
             });
             upstream.setTimeout(upstreamTimeoutMs, () => upstream.destroy(Object.assign(new Error("upstream timed out"), { code: "ETIMEDOUT" })));
             upstream.on("error", (err: NodeJS.ErrnoException) => {
+                // Refused: nothing listens there now (it died; its supervisor restarts it). Out of rotation at once,
+                // back once the active checks pass - instead of every request finding it out again.
+                if (err.code === "ECONNREFUSED") markDown(backend);
                 if (res.headersSent) {
                     res.destroy(err);
-                } else if (!sent && !hasBody && triesLeft > 1 && !res.destroyed) {
+                } else if ((!sent || (upstream.reusedSocket && err.code === "ECONNRESET")) && !hasBody && triesLeft > 1 && !res.destroyed) {
+                    // Also retried: a reset, before any answer, of a pooled keep-alive connection - the backend
+                    // closed it or died (the race Node documents for `reusedSocket`). On another backend, for
+                    // a request without a body only; a fresh connection that breaks is never retried.
                     attempt(triesLeft - 1);
                 } else if (!res.destroyed) {
                     const status = err.code === "ETIMEDOUT" ? 504 : 502;
@@ -202,6 +302,7 @@ function main(): void {
             inflight: { ...inflight },
             served: { ...served },
             failed: { ...failed },
+            health: Object.fromEntries([...checks].map(([b, c]) => [b, c.up ? "up" : "down"])),
         };
     };
 
