@@ -13,7 +13,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
 import { DriverError, exitCodes } from "./errors.ts";
-import { deleteObjects, orphanedObjects } from "./kubernetes-orphans.ts";
+import { deleteObjects, killedRunObjects, type orphanedObjects } from "./kubernetes-orphans.ts";
 
 export interface RecoverReport {
     /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
@@ -135,7 +135,7 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     const pending = (before.deployment as { pending_operations?: Parameters<typeof orphanedObjects>[0] }).pending_operations ?? [];
     const pendingOperations = pending.length;
     // Before the pending creates are cleared: afterwards nothing would ever name the objects they made.
-    const deletedObjects = deleteObjects(orphanedObjects(pending, (before.deployment as { resources?: Parameters<typeof orphanedObjects>[1] }).resources ?? []));
+    const deletedObjects = deleteObjects(killedRunObjects(pending, (before.deployment as { resources?: Parameters<typeof orphanedObjects>[1] }).resources ?? []));
     if (pendingOperations > 0) {
         await stack.refresh({ clearPendingCreates: true, onOutput: () => undefined });
     }
