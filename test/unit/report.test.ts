@@ -66,6 +66,13 @@ describe("report timeline", () => {
         assert.equal(timelineOf(trail(), "prod-b").length, 1);
     });
 
+    it("a fleet run's events carry its fleetRunId; a single-stack run's have none", () => {
+        assert.ok(trail().every((e) => e.fleetRunId === "0b0e6c2a-1111-4222-8333-944455556666"));
+        const single = new AuditLog("prod-a", "run", "/dev/null", {});
+        single.write("run.start", "started");
+        assert.ok(!("fleetRunId" in single.events[0]!));
+    });
+
     it("reads a JSONL trail, leaving out lines that are not repave events", () => {
         const text = [...trail().map((e) => JSON.stringify(e)), "not json", JSON.stringify({ schema: "other" }), ""].join("\n");
         assert.equal(auditEventsOf(text).length, trail().length);
