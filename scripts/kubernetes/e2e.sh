@@ -5,6 +5,7 @@
 #   started here and always stopped here (`cluster.sh down`, also after a failure or Ctrl-C).
 #   Without root and without KUBECONFIG, `cluster.sh up` exits 3: the suites run and report themselves SKIPPED.
 # Extra arguments go to node --test (e.g. --test-name-pattern "two consecutive").
+# `e2e.sh --bench [--repaves N]` runs bench/kubernetes.ts on the cluster instead (figures in bench/results/kubernetes.json).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -51,4 +52,10 @@ else
   echo "kubernetes e2e: SKIPPED: $skip" >&2
   export REPAVE_K8S_SKIP="$skip"
 fi
-step "suite" node --test --test-concurrency=1 "$@" 'test/e2e/kubernetes/**/*.test.ts'
+if [ "${1:-}" = "--bench" ]; then
+  # The Kubernetes bench (bench/kubernetes.ts) on the same cluster, instead of the suites.
+  shift
+  step "bench" node bench/kubernetes.ts "$@"
+else
+  step "suite" node --test --test-concurrency=1 "$@" 'test/e2e/kubernetes/**/*.test.ts'
+fi
