@@ -17,9 +17,9 @@ export default tseslint.config(
     // node:test's describe/it return promises the runner itself awaits.
     { files: ["test/**/*.ts"], rules: { "@typescript-eslint/no-floating-promises": "off" } },
     { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
-    // The policy pack is plain CommonJS (Pulumi runs packs through its own vendored ts-node).
+    // The policy pack's entry is plain CommonJS: the policy host require()s it (its rules are TypeScript).
     {
-        files: ["policy/**/*.js"],
+        files: ["policy/**/*.cjs"],
         ...tseslint.configs.disableTypeChecked,
         languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, sourceType: "commonjs", globals: { require: "readonly", module: "writable" } },
         rules: { ...tseslint.configs.disableTypeChecked.rules, "@typescript-eslint/no-require-imports": "off" },

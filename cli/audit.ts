@@ -9,7 +9,11 @@ import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { secretsIn } from "../policy/model.ts";
 import { packageRoot } from "./engine.ts";
+
+// The tripwire's patterns are the policy pack's too ("secrets are secret"): one definition in policy/model.ts.
+export { secretPatterns, secretsIn } from "../policy/model.ts";
 
 export const auditSteps = ["plan", "run.start", "run.skip", "run.update", "run.changeover", "status", "rollback", "recover", "command"] as const;
 export const auditOutcomes = ["started", "succeeded", "failed", "skipped", "ok", "attention"] as const;
@@ -44,25 +48,6 @@ export const auditEventSchema = z.strictObject({
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export type AuditCommand = AuditEvent["command"];
-
-/**
- * What no audit line may contain: PEM private keys, bearer tokens, repave's credentials (32 random bytes in
- * base64url: 43 characters), the front door's admin token (64 hex characters), JWTs, Pulumi ciphertext envelopes.
- */
-export const secretPatterns: ReadonlyArray<readonly [string, RegExp]> = [
-    ["a private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
-    ["a bearer token", /Bearer [A-Za-z0-9._~+/-]{16,}/],
-    ["a Pulumi ciphertext", /"ciphertext"|"secure":/],
-    ["a credential", /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/],
-    ["an admin token", /(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])/],
-    ["a JWT", /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/],
-];
-
-/** What in `text` looks like a secret, by kind; empty when nothing does. Digests (`sha256:` + 64 hex) are not. */
-export function secretsIn(text: string): string[] {
-    const scrubbed = text.replace(/sha256:[0-9a-f]{64}/g, "sha256:<digest>");
-    return secretPatterns.filter(([, pattern]) => pattern.test(scrubbed)).map(([kind]) => kind);
-}
 
 export function actor(env: NodeJS.ProcessEnv = process.env): string {
     return env["REPAVE_ACTOR"] ?? env["GITHUB_ACTOR"] ?? env["GITLAB_USER_LOGIN"] ?? env["USER"] ?? userInfo().username;

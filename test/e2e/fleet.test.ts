@@ -75,6 +75,7 @@ describe("repave fleet on the real engine", () => {
     before(async () => {
         for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
         cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
+        cpSync(join(repoRoot, "policy"), join(dir, "policy"), { recursive: true }); // the model's shared constants (policy/model.ts)
         symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
         mkdirSync(join(dir, "stacks"));
         mkdirSync(join(dir, ".pulumi-state"));
