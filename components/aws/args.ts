@@ -32,8 +32,19 @@ export interface AwsTargetArgs {
     readonly testListenerPort?: number;
     /** Who may reach the production listener (default everyone: `0.0.0.0/0`). */
     readonly clientCidrs?: readonly string[];
-    /** Who may reach the test listener: the CD runner that runs the gate (default `0.0.0.0/0`; narrow it). */
+    /**
+     * Who may reach the test listener beyond the deploying machine (default nobody: `[]`). With `gateFromRunner`
+     * the deploy opens it to the runner's own address for the gate and closes it after the switch.
+     */
     readonly testListenerCidrs?: readonly string[];
+    /**
+     * Open the test listener to the deploying machine's current address (REPAVE_RUNNER_IP, else looked up) for the
+     * gate, and close it after the switch (default true): hosted CD runners have no stable address to allow-list.
+     * Needs the AWS CLI on the runner. Set false when `testListenerCidrs` already covers the runner.
+     */
+    readonly gateFromRunner?: boolean;
+    /** An internal load balancer (private addresses only, in `subnetIds`) instead of an internet-facing one. */
+    readonly internal?: boolean;
     /** EC2 instance type of each generation (default `t3.small`). */
     readonly instanceType?: pulumi.Input<string>;
     /**
@@ -67,6 +78,8 @@ export interface AwsTarget {
     testListenerPort: number;
     clientCidrs: string[];
     testListenerCidrs: string[];
+    gateFromRunner: boolean;
+    internal: boolean;
     instanceType: pulumi.Input<string>;
     app: AwsTargetArgs["app"];
     ssmSessionManager: boolean;
@@ -107,7 +120,9 @@ export const awsTargetArgsSchema = z.strictObject({
     listenerPort: port.default(443),
     testListenerPort: port.default(8443),
     clientCidrs: z.array(cidr).min(1).default(["0.0.0.0/0"]),
-    testListenerCidrs: z.array(cidr).min(1).default(["0.0.0.0/0"]),
+    testListenerCidrs: z.array(cidr).default([]),
+    gateFromRunner: z.boolean().default(true),
+    internal: z.boolean().default(false),
     instanceType: deferrable(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: "must be an instance type such as t3.small" })).optional(),
     app: z
         .strictObject({
@@ -129,7 +144,7 @@ const hints: Record<string, string> = {
     listenerPort: "use a port between 1 and 65535 other than 80 (80 redirects to HTTPS), usually 443",
     testListenerPort: "use a port between 1 and 65535, different from listenerPort and 80, e.g. 8443",
     clientCidrs: "write CIDRs such as 0.0.0.0/0 or 203.0.113.0/24",
-    testListenerCidrs: "write the CD runner's egress CIDRs, e.g. 203.0.113.7/32",
+    testListenerCidrs: "write the CIDRs of machines that may reach the test listener, e.g. 10.0.0.0/16 for a runner in the VPC",
     instanceType: "write an EC2 instance type such as t3.small",
     start: "write the shell command that starts the API, e.g. /opt/api/bin/serve",
     alarmActions: "write SNS topic ARNs",
@@ -183,6 +198,14 @@ export function validateAwsTarget(spec: StatelessApiSpec, aws: AwsTargetArgs): A
             `${api}.image: an aws-ami image needs ssmParameter, or owners and namePattern (hint: e.g. ssmParameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64)`,
         );
     }
+    // How the gate reaches the test listener, from the raw block so it is listed with every other problem.
+    const testCidrs = Array.isArray(aws?.testListenerCidrs) ? aws.testListenerCidrs : [];
+    if (testCidrs.length === 0 && aws?.gateFromRunner === false) {
+        problems.push(`${api}.aws.testListenerCidrs: empty while gateFromRunner is false: the gate could not reach the test listener (hint: list the runner's CIDRs, or leave gateFromRunner at true)`);
+    }
+    if (testCidrs.includes("0.0.0.0/0") || testCidrs.includes("::/0")) {
+        void pulumi.log.warn(`${api}.aws.testListenerCidrs: the test listener serves every candidate, before its gate, to the whole internet; list the runner's CIDRs instead`);
+    }
     if (parsed.success) {
         const { listenerPort, testListenerPort } = parsed.data;
         if (listenerPort === 80) problems.push(`${api}.aws.listenerPort: 80 serves the HTTP->HTTPS redirect (hint: ${hints["listenerPort"]})`);
@@ -214,6 +237,8 @@ export function validateAwsTarget(spec: StatelessApiSpec, aws: AwsTargetArgs): A
         testListenerPort: args.testListenerPort,
         clientCidrs: args.clientCidrs,
         testListenerCidrs: args.testListenerCidrs,
+        gateFromRunner: args.gateFromRunner,
+        internal: args.internal,
         instanceType: aws.instanceType ?? "t3.small",
         app: aws.app,
         ssmSessionManager: args.ssmSessionManager,

@@ -20,6 +20,7 @@ export function stableTags(changeover: Changeover): Record<string, string> {
 /** @internal */
 export interface FrontDoor {
     alb: aws.lb.LoadBalancer;
+    albSecurityGroup: aws.ec2.SecurityGroup;
     instanceSecurityGroup: aws.ec2.SecurityGroup;
     redirect: aws.lb.Listener;
 }
@@ -100,7 +101,9 @@ export function createFrontDoor(parent: pulumi.Resource, prefix: string, changeo
         {
             name: changeover.stableName(undefined, AWS_NAME_MAX.loadBalancer),
             loadBalancerType: "application",
-            internal: false,
+            // Chosen at the first deploy: `internal` is ForceNew (terraform-provider-aws lb.go), so changing it later
+            // replaces the load balancer and its DNS name.
+            internal: target.internal,
             securityGroups: [albSecurityGroup.id],
             subnets: target.subnetIds,
             dropInvalidHeaderFields: true,
@@ -136,7 +139,7 @@ export function createFrontDoor(parent: pulumi.Resource, prefix: string, changeo
                     ),
             );
     }
-    return { alb, instanceSecurityGroup, redirect };
+    return { alb, albSecurityGroup, instanceSecurityGroup, redirect };
 }
 
 /**

@@ -26,6 +26,7 @@ import { resolveLatestAmi } from "./image.ts";
 import { createMonitor } from "./monitor.ts";
 import { AWS_NAME_MAX } from "./names.ts";
 import { Bake } from "../bake.ts";
+import { AfterSwitch, CIDR, RunnerAccess, warnProblems } from "../temporary-access.ts";
 
 export type { AwsTargetArgs } from "./args.ts";
 export { parseAwsTargetArgs } from "./args.ts";
@@ -205,7 +206,22 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
             settleSeconds: Math.max(120, spec.healthCheck.graceSeconds),
             ...scanInputs(spec, ami.id),
         };
-        const gateOpts = { parent: this, dependsOn: [test, asg, secret.staged] };
+        // The runner that runs the gate reaches the test listener through a rule for its current address, opened
+        // here and closed after the switch (hosted runners have no stable address to allow-list).
+        const region = frontDoor.alb.arn.apply((arn) => arn.split(":")[3] ?? "");
+        const runnerRule = (verb: "authorize" | "revoke") =>
+            pulumi
+                .all([region, frontDoor.albSecurityGroup.id])
+                .apply(([r, group]) => [
+                    "aws", "ec2", `${verb}-security-group-ingress`, "--region", r, "--group-id", group, "--ip-permissions",
+                    `IpProtocol=tcp,FromPort=${target.testListenerPort},ToPort=${target.testListenerPort},IpRanges=[{CidrIp=${CIDR}${verb === "authorize" ? ",Description=repave-gate-runner" : ""}}]`,
+                ]);
+        // EC2 API error codes: a rule that exists already (a retry) or is gone already is no failure.
+        const alreadyDone = ["InvalidPermission.Duplicate", "InvalidPermission.NotFound"];
+        const access = target.gateFromRunner
+            ? new RunnerAccess(`${name}-gate-access`, { api: spec.name, generation: changeover.identity.id, open: runnerRule("authorize"), close: runnerRule("revoke"), alreadyDone }, { parent: this, dependsOn: [test] })
+            : undefined;
+        const gateOpts = { parent: this, dependsOn: [test, asg, secret.staged, ...(access ? [access] : [])] };
         const gate = new ProbeGate(`${name}-gate`, { ...gateInputs, credential: bearer }, gateOpts);
         // Callers still hold the live credential: the candidate must serve them too, proven before the switch. The
         // credential is the one pinned in the generation (its own on the first generation, which has no previous),
@@ -245,6 +261,26 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
             },
             { parent: this, dependsOn: [production] },
         );
+
+        // After the bake: the test listener stops serving the now-live generation (a fixed 404 until the next
+        // candidate: AWS CLI reference, elbv2 modify-listener, fixed-response action) and the runner's address is
+        // closed again. The engine still records the test listener forwarding, so the next deploy moves it again.
+        const closeTest = pulumi.all([region, test.arn]).apply(([r, arn]) => [
+            "aws", "elbv2", "modify-listener", "--region", r, "--listener-arn", arn,
+            "--default-actions", "Type=fixed-response,FixedResponseConfig={StatusCode=404,ContentType=text/plain,MessageBody=no candidate}",
+        ]);
+        const after = new AfterSwitch(
+            `${name}-after-switch`,
+            {
+                api: spec.name,
+                generation: changeover.identity.id,
+                commands: access ? pulumi.all([closeTest, access.close]).apply(([c, close]) => [c, close]) : closeTest.apply((c) => [c]),
+                cidr: access ? access.cidr : "",
+                alreadyDone,
+            },
+            { parent: this, dependsOn: [bake] },
+        );
+        warnProblems(after, spec.name, this);
 
         // 7. Promote: production accepts both credentials now, so AWSCURRENT moves to the new one. Callers and the
         //    monitor pick it up on their next read; whoever still holds the old one is served until the next repave.

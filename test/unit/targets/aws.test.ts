@@ -32,6 +32,7 @@ import {
     byType,
     completeRun,
     providerError,
+    readExampleStack,
     runWithMocks,
     UNKNOWN,
     unknownInputs,
@@ -63,6 +64,8 @@ const T = {
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
     credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
     bake: "pulumi-nodejs:dynamic/repave:Bake",
+    runnerAccess: "pulumi-nodejs:dynamic/repave:RunnerAccess",
+    afterSwitch: "pulumi-nodejs:dynamic/repave:AfterSwitch",
     policy: "aws:iam/rolePolicy:RolePolicy",
     lambda: "aws:lambda/function:Function",
     alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
@@ -432,8 +435,8 @@ describe("aws target: one deploy", () => {
             ["component", (r) => r.type === T.component || r.type === frontDoorRoleType],
             ["front door", isFrontDoor],
             ["generation", isGeneration],
-            ["gate", isGate],
-            ["bake", byType(T.bake)],
+            ["gate", (r) => isGate(r) || r.type === T.runnerAccess],
+            ["bake", byType(T.bake, T.afterSwitch)],
             ["monitor", isMonitor],
         ];
         for (const r of run) {
@@ -625,6 +628,59 @@ describe("aws target: a consumer's dependsOn on the component", () => {
     });
 });
 
+describe("aws target: exposure and reach (issue #13 items 7 and 9)", () => {
+    const { testListenerCidrs: _cidrs, ...defaults } = awsArgs;
+    let run: Registration[] = [];
+    before(async () => {
+        run = (await deploy(0, spec, "deploy-exposure", defaults)).run;
+    });
+    const ingress = (port: number) => run.filter((r) => r.type === T.ingress && r.inputs["fromPort"] === port);
+
+    it("the test listener is open to nobody by default; the gate's runner gets its own address for the gate only", () => {
+        assert.deepEqual(ingress(8443), [], "no standing rule on the test port (it was 0.0.0.0/0)");
+        const access = one(run, byType(T.runnerAccess), "runner access");
+        one(run, named("alb-sg"), "ALB security group");
+        const group = "orders-alb-sg-id"; // the mocks' id of the ALB's security group
+        // EC2 API: AuthorizeSecurityGroupIngress / RevokeSecurityGroupIngress with the runner's /32 on the test port.
+        assert.deepEqual((access.inputs["open"] as string[]).slice(0, 3), ["aws", "ec2", "authorize-security-group-ingress"]);
+        assert.ok((access.inputs["open"] as string[]).includes(String(group)), "on the ALB's security group");
+        assert.match((access.inputs["open"] as string[]).at(-1)!, /^IpProtocol=tcp,FromPort=8443,ToPort=8443,IpRanges=\[\{CidrIp=\{cidr\}/);
+        assert.deepEqual((access.inputs["close"] as string[]).slice(0, 3), ["aws", "ec2", "revoke-security-group-ingress"]);
+        assertBefore(run, byType(T.runnerAccess), isGate, "runner access before the gate");
+    });
+
+    it("after the bake, the test listener answers a fixed 404 and the runner's address is closed again", () => {
+        const after = one(run, byType(T.afterSwitch), "after switch");
+        assertBefore(run, byType(T.bake), byType(T.afterSwitch), "bake before closing the test route");
+        const [closeTest, closeRunner] = after.inputs["commands"] as string[][];
+        const testArn = arnOf(one(run, isTestListener, "test listener"));
+        assert.deepEqual(closeTest!.slice(0, 3), ["aws", "elbv2", "modify-listener"]);
+        assert.ok(closeTest!.includes(testArn), "on the test listener");
+        assert.match(closeTest!.at(-1)!, /^Type=fixed-response,FixedResponseConfig=\{StatusCode=404,/);
+        assert.deepEqual(closeRunner!.slice(0, 3), ["aws", "ec2", "revoke-security-group-ingress"]);
+    });
+
+    it("the example stack parses and, as written, lets the gate in from the runner only (examples/cd runs it on hosted runners)", () => {
+        const config = readExampleStack("Pulumi.aws-example.yaml");
+        const args = parseAwsTargetArgs(config["repave:aws"]);
+        assert.deepEqual(args.testListenerCidrs, []);
+        assert.equal(args.gateFromRunner, true);
+    });
+
+    it("an internal load balancer on request; internet-facing by default", async () => {
+        assert.equal(one(run, byType(T.alb), "alb").inputs["internal"], false);
+        const internal = (await deploy(0, spec, "deploy-internal", { ...defaults, internal: true })).run;
+        assert.equal(one(internal, byType(T.alb), "alb").inputs["internal"], true);
+    });
+
+    it("with gateFromRunner off, the listed CIDRs reach the test listener and no runner rule is made", async () => {
+        const fixed = (await deploy(0, spec, "deploy-fixed", { ...defaults, gateFromRunner: false, testListenerCidrs: ["10.0.0.0/16"] })).run;
+        assert.deepEqual(fixed.filter(byType(T.runnerAccess)), []);
+        assert.deepEqual(fixed.filter((r) => r.type === T.ingress && r.inputs["fromPort"] === 8443).map((r) => r.inputs["cidrIpv4"]), ["10.0.0.0/16"]);
+        assert.equal((one(fixed, byType(T.afterSwitch), "after switch").inputs["commands"] as string[][]).length, 1, "only the test route closes");
+    });
+});
+
 describe("aws target: invalid config", () => {
     const expectRefused = async (specArg: StatelessApiSpec, aws: AwsTargetArgs): Promise<SpecError> => {
         let error: unknown;
@@ -649,9 +705,10 @@ describe("aws target: invalid config", () => {
             subnetIds: [],
             testListenerPort: 70000,
             domains: ["Orders_API.example.com"],
+            gateFromRunner: false,
         });
         const byPath = (path: string) => error.problems.find((p) => p.startsWith(`${path}:`));
-        for (const path of ["orders.aws.vpcId", "orders.aws.subnetIds", "orders.aws.testListenerPort", "orders.aws.domains[0]"]) {
+        for (const path of ["orders.aws.vpcId", "orders.aws.subnetIds", "orders.aws.testListenerPort", "orders.aws.domains[0]", "orders.aws.testListenerCidrs"]) {
             assert.ok(byPath(path), `no problem reported for ${path}:\n${error.message}`);
             assert.match(byPath(path)!, /\(hint: .+\)$/, `${path} has no hint`);
         }
