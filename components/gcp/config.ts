@@ -23,6 +23,19 @@ export const gcpArgsSchema = z.strictObject({
         .max(65535)
         .refine((p) => p !== 443, { message: "must differ from 443, the production listener on the same address" })
         .default(8443),
+    /**
+     * Who may always reach the test listener (a Cloud Armor allow-list on the test backend; everyone else gets 403).
+     * Default nobody: with `gateFromRunner` the deploy allows the runner's own address for the gate.
+     */
+    testListenerCidrs: z
+        .array(z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-f:]+\/\d{1,3}$/i, { message: "must be a CIDR such as 203.0.113.0/24" }))
+        .max(10, { message: "Cloud Armor takes at most 10 ranges in one rule" })
+        .default([]),
+    /**
+     * Allow the deploying machine's current address (REPAVE_RUNNER_IP, else looked up) through the test listener's
+     * Cloud Armor policy for the gate, and remove it after the switch (default true). Needs gcloud on the runner.
+     */
+    gateFromRunner: z.boolean().default(true),
     /** Pre-configured SSL policy profile; the minimum TLS version is always 1.2. */
     sslPolicyProfile: z.enum(["MODERN", "RESTRICTED"]).default("MODERN"),
     /**
@@ -71,6 +84,7 @@ const hints: Record<string, string> = {
     notificationChannels: "list channel ids from `gcloud beta monitoring channels list`",
     dnsZone: "write the zone's name (not its DNS name), from `gcloud dns managed-zones list`",
     caPool: "write the pool's full id, from `gcloud privateca pools list --format='value(name)'`",
+    testListenerCidrs: "list up to 10 CIDRs, e.g. 10.0.0.0/16 for a runner in the VPC",
     caRootPem: "paste the pool's root CA certificate, from `gcloud privateca roots describe`",
 };
 
@@ -129,6 +143,10 @@ export function checkGcpArgs(spec: StatelessApiSpec, raw: unknown, where: { spec
     const before = problems.length;
     if (pair.caPool !== undefined && pair.caRootPem === undefined) {
         problems.push(`${where.args}.caRootPem: is required with caPool: the gate must trust the private CA (hint: ${hints["caRootPem"]})`);
+    }
+    const access = raw as { testListenerCidrs?: unknown; gateFromRunner?: unknown };
+    if (access.gateFromRunner === false && (!Array.isArray(access.testListenerCidrs) || access.testListenerCidrs.length === 0)) {
+        problems.push(`${where.args}.testListenerCidrs: empty while gateFromRunner is false: the gate could not reach the test listener (hint: list the runner's CIDRs, or leave gateFromRunner at true)`);
     }
     if (pair.caRootPem !== undefined && pair.caPool === undefined) problems.push(`${where.args}.caRootPem: is only used with caPool (hint: remove it, or set caPool)`);
     const parsed = gcpArgsSchema.safeParse(raw);

@@ -14,7 +14,12 @@ export interface FrontDoor {
     address: gcp.compute.GlobalAddress;
     tlsPolicy: gcp.compute.SSLPolicy;
     firewall: gcp.compute.Firewall;
+    /** Cloud Armor on the test backends: `testListenerCidrs` (and, for a gate, the runner) allowed, the rest 403. */
+    testAllowList: gcp.compute.SecurityPolicy;
 }
+
+/** The priority of the runner's temporary Cloud Armor rule: before the allow-list (1000) and the default deny. */
+export const RUNNER_RULE_PRIORITY = 900;
 
 export interface Route {
     urlMap: gcp.compute.URLMap;
@@ -51,7 +56,28 @@ export function createFrontDoor(name: string, parent: pulumi.Resource, changeove
         },
         namedFrontDoorOptions(parent),
     );
-    return { address, tlsPolicy, firewall };
+    // The test listener serves every candidate before its gate: nobody but the allow-list reaches it. Cloud Armor
+    // acts on a backend service, so each generation's test route has a backend of its own with this policy
+    // (generation.ts), while production's backend has none. The last rule (priority 2147483647) is the default one
+    // every policy must have (Cloud Armor docs, "Security policy overview": default rule).
+    const cidrs = target.testListenerCidrs;
+    const testAllowList = new gcp.compute.SecurityPolicy(
+        `${name}-test-allow-list`,
+        {
+            project,
+            name: changeover.stableName("test-allow"),
+            description: `repave ${changeover.spec.name}: who may reach the test listener`,
+            type: "CLOUD_ARMOR",
+            rules: [
+                ...(cidrs.length > 0
+                    ? [{ priority: 1000, action: "allow", description: "testListenerCidrs", match: { versionedExpr: "SRC_IPS_V1", config: { srcIpRanges: cidrs } } }]
+                    : []),
+                { priority: 2147483647, action: "deny(403)", description: "everyone else", match: { versionedExpr: "SRC_IPS_V1", config: { srcIpRanges: ["*"] } } },
+            ],
+        },
+        namedFrontDoorOptions(parent),
+    );
+    return { address, tlsPolicy, firewall, testAllowList };
 }
 
 function listener(name: string, parent: pulumi.Resource, project: string, physical: string, proxy: gcp.compute.TargetHttpsProxy, address: gcp.compute.GlobalAddress, port: number) {
@@ -83,7 +109,7 @@ export function createTestRoute(name: string, parent: pulumi.Resource, changeove
             project,
             name: changeover.stableName("test"),
             description: `repave test route -> candidate ${changeover.identity.id}`,
-            defaultService: candidate.backend.selfLink,
+            defaultService: candidate.testBackend.selfLink,
         },
         namedFrontDoorOptions(parent),
     );

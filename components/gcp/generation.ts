@@ -36,6 +36,8 @@ export interface GcpGeneration {
     healthCheck: gcp.compute.HealthCheck;
     group: gcp.compute.RegionInstanceGroupManager;
     backend: gcp.compute.BackendService;
+    /** The same instances behind the test route, with the front door's Cloud Armor allow-list. */
+    testBackend: gcp.compute.BackendService;
     /** Certificate Manager certificate, issued through the front door's DNS authorizations (or CA pool). */
     certificate: gcp.certificatemanager.Certificate;
     retirement: Retirement;
@@ -57,6 +59,7 @@ export function createGeneration(
     image: PinnedImage,
     live: LiveCredential | null,
     authority: CertificateAuthority,
+    testAllowList: gcp.compute.SecurityPolicy,
 ): GcpGeneration {
     const { spec, identity } = changeover;
     const opts = (extra: pulumi.CustomResourceOptions = {}) => generationOptions(parent, changeover, extra);
@@ -120,6 +123,10 @@ export function createGeneration(
                 "repave-domains": spec.certificate.domains.join(","),
                 "repave-credential-secret": own.version.name,
                 "repave-previous-credential-secret": previous.version.name,
+                // A new service account's accessor grant takes a while to apply everywhere (IAM docs, "Access change
+                // propagation": typically 2 minutes, up to 7 or more): the image retries its secret reads this long
+                // before it gives up, so a first boot does not fail and get autohealed in a loop.
+                "repave-secret-wait-seconds": "600",
                 "block-project-ssh-keys": "TRUE",
                 "enable-oslogin": "TRUE",
             },
@@ -166,22 +173,23 @@ export function createGeneration(
 
     // The backend service is what the URL maps point at: the test route before the gate, production after.
     // Connection draining gives in-flight requests spec.drainSeconds when instances leave it (I6).
-    const backend = new gcp.compute.BackendService(
-        `${name}-backend-service`,
-        {
-            project,
-            name: changeover.name(),
-            loadBalancingScheme: "EXTERNAL_MANAGED",
-            protocol: "HTTP",
-            portName: "http",
-            timeoutSec: 30,
-            connectionDrainingTimeoutSec: Math.round(spec.drainSeconds),
-            healthChecks: healthCheck.selfLink,
-            backends: [{ group: group.instanceGroup, balancingMode: "UTILIZATION", capacityScaler: 1 }],
-            logConfig: { enable: true, sampleRate: 1 },
-        },
-        opts(),
-    );
+    const backendArgs = (suffix: string | undefined, securityPolicy: pulumi.Input<string> | undefined): gcp.compute.BackendServiceArgs => ({
+        project,
+        name: changeover.name(suffix),
+        loadBalancingScheme: "EXTERNAL_MANAGED",
+        protocol: "HTTP",
+        portName: "http",
+        timeoutSec: 30,
+        connectionDrainingTimeoutSec: Math.round(spec.drainSeconds),
+        healthChecks: healthCheck.selfLink,
+        backends: [{ group: group.instanceGroup, balancingMode: "UTILIZATION", capacityScaler: 1 }],
+        logConfig: { enable: true, sampleRate: 1 },
+        ...(securityPolicy ? { securityPolicy } : {}),
+    });
+    const backend = new gcp.compute.BackendService(`${name}-backend-service`, backendArgs(undefined, undefined), opts());
+    // The test route's own backend (same instances, same health check) carries the test allow-list: Cloud Armor
+    // is set per backend service, and production's must stay open to clientele.
+    const testBackend = new gcp.compute.BackendService(`${name}-test-backend-service`, backendArgs("test", testAllowList.selfLink), opts());
 
     // Certificate: one per generation (I5), never replaced in place while a map entry names it (pulumi/pulumi#6350):
     // a new name per generation, the test map's entry takes it before the gate, the production map's entry moves to
@@ -212,6 +220,7 @@ export function createGeneration(
         healthCheck,
         group,
         backend,
+        testBackend,
         certificate,
         retirement,
     };

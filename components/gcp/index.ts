@@ -17,12 +17,13 @@
 //   9 retire      the engine deletes the old generation after the update; its Retirement waits first
 import * as pulumi from "@pulumi/pulumi";
 import { Bake } from "../bake.ts";
+import { AfterSwitch, CIDR, RunnerAccess, warnProblems } from "../temporary-access.ts";
 import { beginChangeover, InitializeHandoff } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, generationShapeOf, type GcpArgs, type GcpArgsInput } from "./config.ts";
 import { createCertificateAuthority } from "./certificates.ts";
-import { createFrontDoor, createProductionRoute, createTestRoute } from "./frontdoor.ts";
+import { createFrontDoor, createProductionRoute, createTestRoute, RUNNER_RULE_PRIORITY } from "./frontdoor.ts";
 import { createCredentialStore, graceCredential, promoteCredential, readLiveCredential } from "./credential.ts";
 import { createGeneration, gcpLabels } from "./generation.ts";
 import { latestImageOfFamily } from "./image.ts";
@@ -153,7 +154,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         const live = await readLiveCredential(target.project, changeover.stableName("credential"), { parent: this });
 
         // 3. The candidate generation beside the live one (create-before-delete: the live one is untouched, I1).
-        const candidate = createGeneration(name, this, changeover, target, image, live, authority);
+        const candidate = createGeneration(name, this, changeover, target, image, live, authority, frontDoor.testAllowList);
 
         // 4. The test route moves to the candidate; production does not.
         const testRoute = createTestRoute(name, this, changeover, target, frontDoor, candidate);
@@ -162,6 +163,20 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         //    for the instance group to be stable and its secret to be readable; it retries while the load balancer
         //    and the new certificate settle, and fails the update (traffic stays on live) if they never pass (I2, I3).
         const domain = spec.certificate.domains[0]!;
+        // The runner reaches the test listener through a Cloud Armor rule for its current address, added here and
+        // removed after the switch (gcloud compute security-policies rules create/delete: the policy's other
+        // rules are the program's). Hosted runners have no stable address to allow-list.
+        const policy = frontDoor.testAllowList.name;
+        const runnerRule = (verb: "create" | "delete") =>
+            policy.apply((p) => [
+                "gcloud", "compute", "security-policies", "rules", verb, String(RUNNER_RULE_PRIORITY), `--security-policy=${p}`, `--project=${target.project}`,
+                ...(verb === "create" ? [`--src-ip-ranges=${CIDR}`, "--action=allow", "--description=repave-gate-runner"] : ["--quiet"]),
+            ]);
+        // What the API answers for a rule that is there already (a retry) or gone already: no failure.
+        const alreadyDone = ["already exists", "does not exist", "was not found"];
+        const access = target.gateFromRunner
+            ? new RunnerAccess(`${name}-gate-access`, { api: spec.name, generation: changeover.identity.id, open: runnerRule("create"), close: runnerRule("delete"), alreadyDone }, { parent: this })
+            : undefined;
         const gateInputs = {
             api: spec.name,
             generation: changeover.identity.id,
@@ -188,6 +203,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
                 candidate.secretAccess,
                 candidate.previousVersion,
                 candidate.previousAccess,
+                ...(access ? [access] : []),
             ],
         };
         const gate = new ProbeGate(`${name}-gate`, { ...gateInputs, credential: pulumi.secret(candidate.credential.value) }, gateOpts);
@@ -224,6 +240,16 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
             },
             { parent: this, dependsOn: [production.urlMap, production.proxy, production.certificates.entry] },
         );
+
+        // After the bake the runner's address leaves the allow-list again; what cannot be done is a warning.
+        if (access) {
+            const after = new AfterSwitch(
+                `${name}-after-switch`,
+                { api: spec.name, generation: changeover.identity.id, commands: access.close.apply((c) => [c]), cidr: access.cidr, alreadyDone },
+                { parent: this, dependsOn: [bake] },
+            );
+            warnProblems(after, spec.name, this);
+        }
 
         // 7. Promote: production accepts both credentials now and has baked; the stable secret's latest moves.
         const promotion = promoteCredential(name, this, changeover, store, candidate.credential, [bake]);

@@ -48,6 +48,7 @@ export const GCP_NAME_RULES: Record<string, NameRule[]> = {
     "gcp:compute/healthCheck:HealthCheck": compute("healthChecks"),
     "gcp:compute/backendService:BackendService": compute("backendServices"),
     "gcp:compute/managedSslCertificate:ManagedSslCertificate": compute("sslCertificates"),
+    "gcp:compute/securityPolicy:SecurityPolicy": compute("securityPolicies"),
     "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": [
         ...compute("regionInstanceGroupManagers"),
         // Instances are named baseInstanceName + "-" + 4 characters, within 63.

@@ -71,6 +71,9 @@ const T = {
     alert: "gcp:monitoring/alertPolicy:AlertPolicy",
     gate: "pulumi-nodejs:dynamic/repave:ProbeGate",
     bake: "pulumi-nodejs:dynamic/repave:Bake",
+    securityPolicy: "gcp:compute/securityPolicy:SecurityPolicy",
+    runnerAccess: "pulumi-nodejs:dynamic/repave:RunnerAccess",
+    afterSwitch: "pulumi-nodejs:dynamic/repave:AfterSwitch",
     credential: "pulumi-nodejs:dynamic/repave:GenerationCredential",
     retirement: "pulumi-nodejs:dynamic/repave:Retirement",
 };
@@ -87,6 +90,7 @@ const collection: Record<string, string> = {
     [T.group]: "regions/europe-west1/instanceGroupManagers",
     [T.backend]: "global/backendServices",
     [T.cert]: "global/sslCertificates",
+    [T.securityPolicy]: "global/securityPolicies",
 };
 
 /** A minted credential: random in the real provider, opaque here too (it names no generation). */
@@ -229,7 +233,7 @@ const isGate = byType(T.gate);
 const isMainGate = named("orders-gate");
 // The production proxy names its certificate map, which never changes: the map's entry moves instead.
 const isSwitch = named("orders-url-map", "orders-certificate-map-entry");
-const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert, T.certMap, T.mapEntry, T.dnsAuth);
+const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert, T.certMap, T.mapEntry, T.dnsAuth, T.securityPolicy);
 // The stable secret is front door; its promotion version is replaced per generation (replacementTrigger) but has no
 // name or labels to carry the id: a secret version coexists with the live one by nature.
 const isGeneration: Pick = (r) =>
@@ -286,7 +290,7 @@ describe("gcp target (mocks): two deploys", () => {
     it("points the test route at the candidate before the gate, on the test listener's address and port", () => {
         assertBefore(second, named("orders-test-url-map", "orders-test-proxy"), isGate, "test route before gate");
         const testMap = one(second, named("orders-test-url-map"));
-        assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${SCOPE}-${ids[1]}`));
+        assert.ok(String(testMap.inputs["defaultService"]).endsWith(`/backendServices/orders-${SCOPE}-${ids[1]}-test`), "the candidate's test backend");
         const gate = one(second, isMainGate);
         assert.equal(gate.inputs["host"], "203.0.113.10");
         assert.equal(gate.inputs["port"], 8443);
@@ -398,7 +402,7 @@ describe("gcp target (mocks): two deploys", () => {
         assert.equal((hc.inputs["httpHealthCheck"] as { host?: string }).host, "orders.example.com", "the health check names the API as Host");
         const metadata = one(second, byType(T.template)).inputs["metadata"] as Record<string, string>;
         assert.equal(metadata["repave-domains"], "orders.example.com,api.example.com", "the app learns which Hosts it serves");
-        assert.equal(one(second, byType(T.backend)).inputs["connectionDrainingTimeoutSec"], 15);
+        assert.equal(one(second, named("orders-backend-service")).inputs["connectionDrainingTimeoutSec"], 15);
         const retirement = one(second, byType(T.retirement));
         assert.equal(retirement.inputs["waitSeconds"], 120 + 15);
         assert.ok(String(retirement.inputs["backendService"]).endsWith(`/backendServices/orders-${SCOPE}-${ids[1]}`));
@@ -469,6 +473,51 @@ describe("gcp target: certificates without a Cloud DNS zone, and from a private 
         assert.equal(managed["issuanceConfig"], `projects/${project}/locations/global/certificateIssuanceConfigs/${String(config.inputs["name"])}`);
         assert.equal(managed["dnsAuthorizations"], undefined, "either an issuance config or DNS authorizations, not both");
         assert.notEqual(generationOf(run), generationOf(await deploy(1, spec, "deploy-ca", "test", noZone)), "another issuer is another generation (managed is ForceNew)");
+    });
+});
+
+describe("gcp target: exposure and reach (issue #13 items 7 and 9)", () => {
+    let run: Registration[] = [];
+    before(async () => {
+        freshProject();
+        run = await deploy(1);
+    });
+
+    it("the test listener answers nobody but the allow-list: Cloud Armor on the candidate's test backend, default deny", () => {
+        const policy = one(run, byType(T.securityPolicy));
+        const rules = policy.inputs["rules"] as { priority: number; action: string; match: { config: { srcIpRanges: string[] } } }[];
+        assert.deepEqual(rules.map((r) => [r.priority, r.action, r.match.config.srcIpRanges]), [[2147483647, "deny(403)", ["*"]]], "nobody by default");
+        const policyLink = `https://www.googleapis.com/compute/v1/projects/${project}/global/securityPolicies/${String(policy.inputs["name"])}`;
+        assert.equal(one(run, named("orders-test-backend-service")).inputs["securityPolicy"], policyLink);
+        assert.equal(one(run, named("orders-backend-service")).inputs["securityPolicy"], undefined, "production stays open");
+        const test = one(run, named("orders-test-backend-service")).inputs;
+        const prod = one(run, named("orders-backend-service")).inputs;
+        assert.deepEqual(test["backends"], prod["backends"], "the same instances behind both");
+    });
+
+    it("the gate's runner is allowed for the gate only: a rule added before the gates, deleted after the bake", () => {
+        const access = one(run, byType(T.runnerAccess));
+        const policy = String(one(run, byType(T.securityPolicy)).inputs["name"]);
+        assert.deepEqual(access.inputs["open"], ["gcloud", "compute", "security-policies", "rules", "create", "900", `--security-policy=${policy}`, `--project=${project}`, "--src-ip-ranges={cidr}", "--action=allow", "--description=repave-gate-runner"]);
+        assert.deepEqual(access.inputs["close"], ["gcloud", "compute", "security-policies", "rules", "delete", "900", `--security-policy=${policy}`, `--project=${project}`, "--quiet"]);
+        assertBefore(run, byType(T.runnerAccess), isGate, "runner rule before the gates");
+        const after = one(run, byType(T.afterSwitch));
+        assertBefore(run, byType(T.bake), byType(T.afterSwitch), "bake before the runner rule goes");
+        assert.deepEqual(after.inputs["commands"], [access.inputs["close"]]);
+    });
+
+    it("listed CIDRs are allowed for good; without the runner rule they must be listed", async () => {
+        freshProject();
+        const fixed = await deploy(1, spec, "deploy-fixed", "test", { ...gcpArgs, gateFromRunner: false, testListenerCidrs: ["10.0.0.0/16"] });
+        const rules = one(fixed, byType(T.securityPolicy)).inputs["rules"] as { priority: number; match: { config: { srcIpRanges: string[] } } }[];
+        assert.deepEqual(rules.find((r) => r.priority === 1000)?.match.config.srcIpRanges, ["10.0.0.0/16"]);
+        assert.deepEqual(fixed.filter(byType(T.runnerAccess, T.afterSwitch)), []);
+        assert.throws(() => parseGcpConfig({ orders: { ...gcpArgs, gateFromRunner: false } }, [spec]), /repave:gcp\.orders\.testListenerCidrs: empty while gateFromRunner is false/);
+    });
+
+    it("instances retry their secret reads while a new service account's access propagates", () => {
+        const metadata = one(run, byType(T.template)).inputs["metadata"] as Record<string, string>;
+        assert.ok(Number(metadata["repave-secret-wait-seconds"]) >= 420, "IAM: up to 7 minutes");
     });
 });
 
