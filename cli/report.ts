@@ -112,13 +112,15 @@ function apiRow(stack: string, r: ApiStatus, policy: StatusPolicy): string {
 }
 
 /** The stack's timeline: one SVG mark per changeover (green dot) and failed update (red diamond), by time. */
-function timeline(s: ReportStack, generatedAt: Date, last: number): string {
+function timeline(s: ReportStack, last: number): string {
     const marks = s.marks.slice(-last);
     if (marks.length === 0) return `<p class="muted">No changeover in the audit events given (<code>--audit-file</code>).</p>`;
+    // From the first mark drawn to the last: marks minutes apart stay apart however old they are; a single mark
+    // sits in the middle.
     const t0 = Date.parse(marks[0]!.time);
-    const t1 = Math.max(generatedAt.getTime(), Date.parse(marks[marks.length - 1]!.time));
-    const span = Math.max(t1 - t0, 60_000);
-    const x = (time: string) => (20 + ((Date.parse(time) - t0) / span) * 1060).toFixed(1);
+    const t1 = Date.parse(marks[marks.length - 1]!.time);
+    const span = t1 - t0;
+    const x = (time: string) => (span > 0 ? 20 + ((Date.parse(time) - t0) / span) * 1060 : 550).toFixed(1);
     const label = (m: TimelineMark) =>
         m.kind === "changeover"
             ? `${m.time} ${m.api}: ${m.from ?? "(first)"} → ${m.to}${m.image ? ` (image ${m.image})` : ""}, ${m.durationSeconds === null ? "duration unknown" : `${m.durationSeconds}s`}, gate ${m.gate}`
@@ -139,7 +141,7 @@ function timeline(s: ReportStack, generatedAt: Date, last: number): string {
     return [
         `<svg class="timeline" viewBox="0 0 1100 64" role="img" aria-label="changeovers of ${escapeHtml(s.stack)}"><line class="axis" x1="10" y1="24" x2="1090" y2="24"/>`,
         drawn,
-        `<text x="10" y="56">${escapeHtml(marks[0]!.time.slice(0, 16).replace("T", " "))}</text><text x="1090" y="56" text-anchor="end">${escapeHtml(new Date(t1).toISOString().slice(0, 16).replace("T", " "))}</text></svg>`,
+        `<text x="10" y="56">${escapeHtml(marks[0]!.time.slice(0, 16).replace("T", " "))}</text><text x="1090" y="56" text-anchor="end">${escapeHtml(marks[marks.length - 1]!.time.slice(0, 16).replace("T", " "))}</text></svg>`,
         `<details open><summary>${marks.length} most recent mark(s)${older ? `, ${older} older not drawn` : ""}</summary><table><tr><th>when (UTC)</th><th>api</th><th>generation</th><th>took</th><th>gate</th></tr>${rows}</table></details>`,
     ].join("");
 }
@@ -156,7 +158,7 @@ export function renderReport(input: ReportInput): string {
             s.rows === null
                 ? `<p class="error" data-field="error">${escapeHtml(s.error ?? "unreadable")}</p>`
                 : `<table><tr><th>api</th><th>generation</th><th>generation age</th><th>image</th><th>image age</th><th>certificate</th><th>expires in</th><th>credential age</th></tr>${s.rows.map((r) => apiRow(s.stack, r, p)).join("")}</table>`,
-            timeline(s, input.generatedAt, last),
+            timeline(s, last),
             `</section>`,
         ].join("\n"),
     );

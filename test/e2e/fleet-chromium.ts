@@ -24,8 +24,8 @@ export interface Rendered {
     screenshot: Buffer;
 }
 
-/** Loads `url`, returns the console errors, the value of each expression in `evaluate`, and a PNG of the page. */
-export async function renderInChromium(url: string, evaluate: string[], width = 1200): Promise<Rendered> {
+/** Loads `url`, returns the console errors, the value of each expression in `evaluate`, and a PNG of the page (its top `maxHeight` pixels). */
+export async function renderInChromium(url: string, evaluate: string[], width = 1200, maxHeight = 1600): Promise<Rendered> {
     if (!chromiumPath) throw new Error("chromium is not installed (scripts/debian-packages.sh installs it)");
     const profile = mkdtempSync(join(tmpdir(), "repave-chromium-"));
     // --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
@@ -94,7 +94,7 @@ export async function renderInChromium(url: string, evaluate: string[], width = 
             values.push(r.result.value);
         }
         const { cssContentSize } = (await send("Page.getLayoutMetrics", {}, sessionId)) as { cssContentSize: { height: number } };
-        await send("Emulation.setDeviceMetricsOverride", { width, height: Math.ceil(cssContentSize.height), deviceScaleFactor: 1, mobile: false }, sessionId);
+        await send("Emulation.setDeviceMetricsOverride", { width, height: Math.min(maxHeight, Math.ceil(cssContentSize.height)), deviceScaleFactor: 1, mobile: false }, sessionId);
         const { data } = (await send("Page.captureScreenshot", { format: "png" }, sessionId)) as { data: string };
         return { errors, values, screenshot: Buffer.from(data, "base64") };
     } finally {

@@ -204,9 +204,11 @@ describe("repave fleet on the real engine", () => {
     it("report: every figure equals repave status --format json at the same instant, one mark per changeover event, no console error in Chromium", async () => {
         const at = new Date(Date.now() + 3 * 86_400_000).toISOString(); // three days on: some figures turn amber
         const html = join(dir, "report.html");
-        const report = await fleet(["report", "--stacks", "fleet-*", "--audit-file", auditFile, "--at", at, "--out", html]);
+        // A policy of 4 days: three-day-old generations are amber, the 7-day certificates red, the images green.
+        const policy = ["--max-age", "4d", "--max-image-age", "30d", "--min-cert-validity", "7d"];
+        const report = await fleet(["report", "--stacks", "fleet-*", "--audit-file", auditFile, "--at", at, "--out", html, ...policy]);
         assert.equal(report.code, exit.ok, report.out);
-        const { r: status, summary } = await fleetJson(["status", "--stacks", "fleet-*", "--at", at]);
+        const { r: status, summary } = await fleetJson(["status", "--stacks", "fleet-*", "--at", at, ...policy]);
         assert.ok(status.code === exit.ok || status.code === exit.attention, status.out);
         const page = readFileSync(html, "utf8");
         const fields = ["generation", "imageVersion", "certSerial", "generationAge", "imageAge", "credentialAge", "certExpiresIn"] as const;
@@ -220,9 +222,11 @@ describe("repave fleet on the real engine", () => {
                 assert.ok(tr, `${s.stack}/${row.api} on the page`);
                 assert.equal(tr[1], row.problems.length ? "attention" : "ok");
                 for (const f of fields) {
-                    const td = new RegExp(`<td data-field="${f}"(?: data-seconds="([^"]*)" data-level="[a-z]+")?>(.*?)</td>`).exec(tr[2]!);
+                    const td = new RegExp(`<td data-field="${f}"(?: data-seconds="([^"]*)" data-level="([a-z]+)")?>(.*?)</td>`).exec(tr[2]!);
                     assert.ok(td, `${s.stack}/${row.api}: ${f} on the page`);
-                    assert.equal(td[2]!.replace(/<[^>]+>/g, ""), row[f], `${s.stack}/${row.api}: ${f}`);
+                    assert.equal(td[3]!.replace(/<[^>]+>/g, ""), row[f], `${s.stack}/${row.api}: ${f}`);
+                    const expectedLevel = { generationAge: "amber", credentialAge: "amber", imageAge: "green", certExpiresIn: "red" }[f as string];
+                    if (expectedLevel) assert.equal(td[2], expectedLevel, `${s.stack}/${row.api}: ${f} level`);
                     if (f in secondsOf) assert.equal(td[1], String(row.seconds[secondsOf[f as keyof typeof secondsOf]] ?? ""), `${s.stack}/${row.api}: ${f} seconds`);
                     compared++;
                 }
