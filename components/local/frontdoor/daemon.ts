@@ -143,9 +143,10 @@ function main(): void {
                     entry.streak = 0;
                     console.error(`front door: backend ${b} is ${ok ? "healthy again" : "failing health checks; out of rotation"}`);
                 }
-                entry.timer = setTimeout(() => void tick(), (entry.check?.intervalSeconds ?? 1) * 1000);
+                // Unref'd: health checks never keep a stopping daemon alive.
+                entry.timer = setTimeout(() => void tick(), (entry.check?.intervalSeconds ?? 1) * 1000).unref();
             };
-            entry.timer = setTimeout(() => void tick(), (check?.intervalSeconds ?? 1) * 1000);
+            entry.timer = setTimeout(() => void tick(), (check?.intervalSeconds ?? 1) * 1000).unref();
             checks.set(b, entry);
         }
     };
