@@ -43,7 +43,7 @@ describe("a machine restart: one pulumi up brings every API back on every repave
 
         // The machine restart: every process this stack started dies at once (nothing drains, nothing cleans up).
         const ours = processesWith(join(stack.dir, ".repave"));
-        assert.ok(ours.length >= 3 * 3, `front door, supervisor and instance per API (${ours.length} processes)`);
+        assert.ok(ours.length >= 3 * 2, `a front door and an instance per API at least (${ours.length} processes)`);
         for (const pid of ours) process.kill(pid, "SIGKILL");
         while (processesWith(join(stack.dir, ".repave")).length > 0) await sleep(50);
         for (const api of Object.keys(policies)) {

@@ -4,7 +4,7 @@
 // comes back when it passes; a crash loop is given up on and reported, and the engine's repair brings it back; a
 // generation whose every process was killed comes back on the ports the front door still routes to.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -27,8 +27,12 @@ describe("repair: supervisor restarts, active health checks, a generation brough
     let generation: GenerationOutputs;
     const healthCheck = { path: "/healthz", intervalSeconds: 0.2, timeoutSeconds: 0.5, healthyThreshold: 2 };
 
-    const instances = (g: GenerationOutputs) =>
-        (JSON.parse(readFileSync(join(g.stateDir, "generations", g.generation, "instances.json"), "utf8")) as InstancesFile).instances;
+    /** The supervisor's record of the instances running now (without one: the pids the generation started with). */
+    const instances = (g: GenerationOutputs): InstancesFile["instances"] => {
+        const file = join(g.stateDir, "generations", g.generation, "instances.json");
+        if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as InstancesFile).instances;
+        return g.pids.map((pid, i) => ({ pid, port: Number(g.backends[i]!.split(":")[1]), restarts: 0, gaveUp: false, startedAt: g.createdAt }));
+    };
     const marker = (g: GenerationOutputs) => `--repave-generation=hello/${g.generation}@${g.stateDir}`;
     const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms: number) => {
         const deadline = Date.now() + ms;
