@@ -65,8 +65,18 @@ export function createProductionRoute(
                 name: changeover.stableName(),
                 namespace: target.namespace,
                 labels: { [labelKeys.api]: spec.name },
-                // Where a failed bake switches production back to (the generation it served before this switch).
-                annotations: { "repave.dev/gate-passed": gated, "repave.dev/previous-generation": previousGeneration.apply((g) => g ?? "") },
+                annotations: {
+                    "repave.dev/gate-passed": gated,
+                    // Where a failed bake switches production back to (the generation it served before this switch).
+                    "repave.dev/previous-generation": previousGeneration.apply((g) => g ?? ""),
+                    // The provider's Service await sleeps 10 s after every endpoints change ("settle",
+                    // pulumi-kubernetes pkg/await/service.go) - 10 s of every repave for nothing here: the selected
+                    // pods are Ready (the Deployment's await) and gated, the bake Job then proves production, and the
+                    // old pods keep serving through their preStop drain after the engine deletes them, which covers
+                    // kube-proxy's resync (I6). The preview Service keeps its await: a gate must not probe the
+                    // generation the preview selected before.
+                    "pulumi.com/skipAwait": "true",
+                },
             },
             spec: {
                 type: target.serviceType,

@@ -13,8 +13,8 @@ import { call, clusterEnv, KubernetesStack, kubectl, kubectlJson, Registry, suit
 
 const name = "repave/sample-api";
 const rate = Number(process.env["REPAVE_K8S_LOAD_RATE"] ?? 400);
-/** The bake window: long enough for production load to reach the bad build's failure point several times over. */
-const keepWarmSeconds = 20;
+/** The bake window: the break comes as its pod starts, so several probe rounds see the broken build. */
+const keepWarmSeconds = 10;
 /**
  * The failure budget of a bad build in production, for callers that open a new connection per request (keep-alive
  * connections stay on the pods they were opened to, the previous generation's): from the break until kube-proxy no
@@ -50,7 +50,7 @@ suite("kubernetes: a build that fails after the switch (bake with switch-back)",
         const ca = await stack.caPem();
         const port = stack.nodePort();
 
-        // The bad build: once told (GET /v1/break on a pod, no credential: this test's build only), /v1/hello answers
+        // The bad build: once told (GET /v1/break on a pod, authenticated: this test's build only), /v1/hello answers
         // 500; its health path stays green, so Kubernetes keeps it ready and the gate (run before the break) passes.
         const server = readFileSync(join(repoRoot, "images/sample-api/1.1.0/server.mjs"), "utf8").replace(
             '  if (req.method === "GET" && url.pathname === "/v1/hello") {',
@@ -63,11 +63,19 @@ suite("kubernetes: a build that fails after the switch (bake with switch-back)",
         const fresh = freshClient(port, ca, credential);
         const t0 = Date.now();
         const update = stack.up();
-        // The moment the bake Job's pod exists (after the switch), break every pod of the candidate.
-        const broken = await breakCandidateWhenBaking(stack, live.generation);
-        const bad = await update;
-        const during = await load.stop();
-        const freshDuring = fresh.stop();
+        let broken: string[];
+        let bad: Awaited<typeof update>;
+        let during: Awaited<ReturnType<typeof load.stop>>;
+        let freshDuring: ReturnType<typeof fresh.stop>;
+        try {
+            // The moment the bake Job's pod exists (after the switch), break every pod of the candidate.
+            broken = await breakCandidateWhenBaking(stack, live.generation, credential);
+        } finally {
+            // Whatever happened, the update ends and the callers stop (a running timer would keep this file alive).
+            bad = await update;
+            during = await load.stop();
+            freshDuring = fresh.stop();
+        }
         console.log(`broke ${broken.join(", ")} ${((Date.now() - t0) / 1000).toFixed(0)} s into the update`);
         console.log(`keep-alive load across the failed update: ${JSON.stringify(during)}`);
         console.log(`fresh-connection caller: ${JSON.stringify(freshDuring)}; budget ${budgetSeconds} s x ${freshRate}/s = ${budgetSeconds * freshRate}`);
@@ -86,7 +94,7 @@ suite("kubernetes: a build that fails after the switch (bake with switch-back)",
         const freshAfter = freshClient(port, ca, credential);
         await new Promise((r) => setTimeout(r, 10_000));
         const settled = await afterLoad.stop();
-        const freshSettled = freshAfter.stop();
+        const freshSettled = freshAfter.stop(); // nothing between start and stop can throw
         console.log(`after the switch-back (10 s): keep-alive ${JSON.stringify(settled)}, fresh connections ${JSON.stringify(freshSettled)}`);
         assert.equal(settled.failed + freshSettled.failed, 0, `0 failed requests beyond the bake budget: ${JSON.stringify({ settled, freshSettled })}`);
         assert.ok(settled.requests > 1000 && freshSettled.requests > 20);
@@ -142,8 +150,8 @@ function freshClient(port: number, ca: string, credential: string): { stop: () =
     };
 }
 
-/** Waits for the bake Job's pod, then sends GET /v1/break to every pod of the candidate; returns the pods broken. */
-async function breakCandidateWhenBaking(stack: KubernetesStack, live: string): Promise<string[]> {
+/** Waits for the bake Job's pod, then sends GET /v1/break to every pod of the candidate (with the credential callers hold, which it accepts); returns the pods broken. */
+async function breakCandidateWhenBaking(stack: KubernetesStack, live: string, credential: string): Promise<string[]> {
     const deadline = Date.now() + 300_000;
     while (Date.now() < deadline) {
         if (stack.names("pods", "repave.dev/api=hello,repave.dev/role=bake").length > 0) {
@@ -151,7 +159,7 @@ async function breakCandidateWhenBaking(stack: KubernetesStack, live: string): P
             assert.ok(pods.length > 0, "the candidate's pods");
             for (const pod of pods) {
                 const status = await new Promise<number>((resolve, reject) => {
-                    const req = https.get({ host: pod.status.podIP, port: 8443, path: "/v1/break", rejectUnauthorized: false, agent: false, headers: { host: "localhost" } }, (res) => {
+                    const req = https.get({ host: pod.status.podIP, port: 8443, path: "/v1/break", rejectUnauthorized: false, agent: false, headers: { host: "localhost", authorization: `Bearer ${credential}` } }, (res) => {
                         res.resume();
                         resolve(res.statusCode ?? 0);
                     });

@@ -271,6 +271,10 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
             assert.deepEqual((service.inputs["spec"] as { selector: unknown }).selector, { "repave.dev/api": "orders", "repave.dev/generation": id });
             const ingress = one(run, named("orders-ingress"));
             assert.equal(meta(ingress).annotations?.["repave.dev/gate-passed"], id);
+            // The provider's 10 s endpoints "settle" is skipped for production (the bake and the old pods' drain
+            // cover kube-proxy), never for the preview (a gate must not probe what it selected before).
+            assert.equal(meta(service).annotations?.["pulumi.com/skipAwait"], "true");
+            assert.equal(meta(one(run, named("orders-preview-service"))).annotations?.["pulumi.com/skipAwait"], undefined);
         }
     });
 
