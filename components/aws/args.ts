@@ -206,6 +206,10 @@ export function validateAwsTarget(spec: StatelessApiSpec, aws: AwsTargetArgs): A
     if (testCidrs.includes("0.0.0.0/0") || testCidrs.includes("::/0")) {
         void pulumi.log.warn(`${api}.aws.testListenerCidrs: the test listener serves every candidate, before its gate, to the whole internet; list the runner's CIDRs instead`);
     }
+    if (parsed.success && !parsed.data.internal && !parsed.data.clientCidrs.some((c) => c === "0.0.0.0/0" || c === "::/0") && parsed.data.monitor) {
+        // The monitor moves into the VPC (monitor.ts); from there an internet-facing ALB sees the NAT's address.
+        void pulumi.log.warn(`${api}.aws.clientCidrs: the monitor runs in the instance subnets and reaches the internet-facing ALB from your NAT gateway's address: include it in clientCidrs`);
+    }
     if (parsed.success) {
         const { listenerPort, testListenerPort } = parsed.data;
         if (listenerPort === 80) problems.push(`${api}.aws.listenerPort: 80 serves the HTTP->HTTPS redirect (hint: ${hints["listenerPort"]})`);

@@ -292,7 +292,7 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         // It asks DNS for the name when we keep its alias (so DNS is monitored too), the ALB directly otherwise.
         const aliased = target.hostedZoneId !== undefined && target.domains.includes(target.probeServerName);
         const host = aliased ? target.probeServerName : frontDoor.alb.dnsName;
-        const monitor = target.monitor ? createMonitor(this, name, changeover, target, { secretArn: store.arn, host }, [promotion]) : undefined;
+        const monitor = target.monitor ? createMonitor(this, name, changeover, target, { secretArn: store.arn, host, albSecurityGroupId: frontDoor.albSecurityGroup.id }, [promotion]) : undefined;
 
         // Clients use the certificate's name (an alias to the ALB when the zone is ours, your DNS otherwise).
         const port = target.listenerPort === 443 ? "" : `:${target.listenerPort}`;

@@ -77,15 +77,24 @@ export interface Monitor {
  * @internal The monitor of production, with what callers use: the store's AWSCURRENT. Created after the first
  * promotion (`after`), so it never probes before anything serves; later repaves leave it untouched.
  */
+/**
+ * @internal The monitor runs inside the VPC when production does not take everyone: an internal load balancer, or
+ * `clientCidrs` without 0.0.0.0/0 (a Lambda outside a VPC calls from AWS's public ranges).
+ */
+export function monitorInVpc(target: AwsTarget): boolean {
+    return target.internal || !target.clientCidrs.some((c) => c === "0.0.0.0/0" || c === "::/0");
+}
+
 export function createMonitor(
     parent: pulumi.Resource,
     prefix: string,
     changeover: Changeover,
     target: AwsTarget,
-    live: { secretArn: pulumi.Input<string>; host: pulumi.Input<string> },
+    live: { secretArn: pulumi.Input<string>; host: pulumi.Input<string>; albSecurityGroupId: pulumi.Input<string> },
     after: pulumi.Resource[],
 ): Monitor {
     const spec = target.spec;
+    const inVpc = monitorInVpc(target);
     // One name for the function, its role, its schedule and (derived) its log group and alarm: the tightest limit.
     const name = changeover.stableName("monitor", Math.min(AWS_NAME_MAX.lambda, AWS_NAME_MAX.role, AWS_NAME_MAX.rule));
     const tags = stableTags(changeover);
@@ -127,6 +136,41 @@ export function createMonitor(
         },
         opts,
     );
+    // Inside the VPC when production is not open to everyone: a Lambda outside it has AWS's public addresses, which
+    // a narrowed clientCidrs (or an internal ALB) refuses. It runs in the instance subnets (which reach Secrets
+    // Manager through NAT or an endpoint) with a security group the ALB admits on the production port.
+    let vpc: { subnetIds: pulumi.Input<string>[]; securityGroupIds: pulumi.Input<string>[] } | undefined;
+    const vpcDependencies: pulumi.Resource[] = [];
+    if (inVpc) {
+        const group = new aws.ec2.SecurityGroup(
+            `${prefix}-monitor-sg`,
+            { name: changeover.stableName("monitor", AWS_NAME_MAX.securityGroup), description: `repave ${spec.name}: continuous probes`, vpcId: target.vpcId, tags },
+            opts,
+        );
+        new aws.vpc.SecurityGroupEgressRule(
+            `${prefix}-monitor-out-https`,
+            { securityGroupId: group.id, ipProtocol: "tcp", fromPort: 443, toPort: 443, cidrIpv4: "0.0.0.0/0", description: "Secrets Manager and an internet-facing ALB", tags },
+            opts,
+        );
+        if (target.listenerPort !== 443) {
+            new aws.vpc.SecurityGroupEgressRule(
+                `${prefix}-monitor-out-listener`,
+                { securityGroupId: group.id, ipProtocol: "tcp", fromPort: target.listenerPort, toPort: target.listenerPort, cidrIpv4: "0.0.0.0/0", description: "the production listener", tags },
+                opts,
+            );
+        }
+        new aws.vpc.SecurityGroupIngressRule(
+            `${prefix}-alb-in-monitor`,
+            { securityGroupId: live.albSecurityGroupId, ipProtocol: "tcp", fromPort: target.listenerPort, toPort: target.listenerPort, referencedSecurityGroupId: group.id, description: "the monitor", tags },
+            opts,
+        );
+        // The ENI permissions a VPC Lambda needs (AWS managed policy AWSLambdaVPCAccessExecutionRole; Lambda docs,
+        // "Giving Lambda functions access to resources in an Amazon VPC").
+        vpcDependencies.push(
+            new aws.iam.RolePolicyAttachment(`${prefix}-monitor-vpc-access`, { role: role.name, policyArn: "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole" }, opts),
+        );
+        vpc = { subnetIds: target.instanceSubnetIds, securityGroupIds: [group.id] };
+    }
     const code = monitorCode({ positive: spec.probes.positive, negative: spec.probes.negative });
     const fn = new aws.lambda.Function(
         `${prefix}-monitor`,
@@ -149,9 +193,10 @@ export function createMonitor(
                     REPAVE_SECRET_ARN: live.secretArn,
                 },
             },
+            ...(vpc ? { vpcConfig: vpc } : {}),
             tags,
         },
-        { ...opts, dependsOn: [...after, policy, logGroup] },
+        { ...opts, dependsOn: [...after, policy, logGroup, ...vpcDependencies] },
     );
     const every = schedule(spec.probes.intervalSeconds);
     const rule = new aws.cloudwatch.EventRule(

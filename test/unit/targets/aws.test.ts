@@ -673,6 +673,20 @@ describe("aws target: exposure and reach (issue #13 items 7 and 9)", () => {
         assert.equal(one(internal, byType(T.alb), "alb").inputs["internal"], true);
     });
 
+    it("the monitor runs outside the VPC while production takes everyone, inside it once clientCidrs is narrowed", async () => {
+        assert.equal(one(run, byType(T.lambda), "monitor").inputs["vpcConfig"], undefined);
+        const narrowed = (await deploy(0, spec, "deploy-narrow", { ...defaults, clientCidrs: ["10.0.0.0/8"] })).run;
+        const fn = one(narrowed, byType(T.lambda), "monitor");
+        const monitorGroup = one(narrowed, named("monitor-sg"), "monitor security group");
+        assert.deepEqual(fn.inputs["vpcConfig"], { subnetIds: awsArgs.subnetIds, securityGroupIds: ["orders-monitor-sg-id"] }, "in the instance subnets, with its own group");
+        assert.equal(monitorGroup.inputs["vpcId"], awsArgs.vpcId);
+        const admitted = narrowed.filter((r) => r.type === T.ingress && r.inputs["referencedSecurityGroupId"] === "orders-monitor-sg-id");
+        assert.deepEqual(admitted.map((r) => [r.inputs["securityGroupId"], r.inputs["fromPort"]]), [["orders-alb-sg-id", 443]], "the ALB admits the monitor on the production port");
+        assert.ok(narrowed.some((r) => r.name === "orders-monitor-vpc-access" && String(r.inputs["policyArn"]).endsWith("/AWSLambdaVPCAccessExecutionRole")), "ENI permissions");
+        const internal = (await deploy(0, spec, "deploy-internal-monitor", { ...defaults, internal: true })).run;
+        assert.ok(one(internal, byType(T.lambda), "monitor").inputs["vpcConfig"], "an internal ALB is reachable only from inside");
+    });
+
     it("with gateFromRunner off, the listed CIDRs reach the test listener and no runner rule is made", async () => {
         const fixed = (await deploy(0, spec, "deploy-fixed", { ...defaults, gateFromRunner: false, testListenerCidrs: ["10.0.0.0/16"] })).run;
         assert.deepEqual(fixed.filter(byType(T.runnerAccess)), []);
