@@ -85,6 +85,14 @@ describe("bad input on the wire (front door and sample API)", () => {
             ["control character in the target", `GET /v1/he\x01llo HTTP/1.1\r\nHost: localhost\r\n\r\n`],
             ["not a number where one is expected", `GET /v1/hello?delayMs=NaN%00 HTTP/1.1\r\nHost: localhost\r\n${auth()}\r\n`],
             ["garbage request line", `\x16\x03\x01 nonsense\r\n\r\n`],
+            ["unknown HTTP version", `GET /v1/hello HTTP/9.9\r\nHost: localhost\r\n${auth()}\r\n`],
+            ["no version at all", `GET /v1/hello\r\nHost: localhost\r\n\r\n`],
+            ["space inside the target", `GET /v1/he llo HTTP/1.1\r\nHost: localhost\r\n${auth()}\r\n`],
+            ["header line without a colon", `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\nNoColonHere\r\n${auth()}\r\n`],
+            ["obsolete line folding", `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\nX-Folded: a\r\n b\r\n${auth()}\r\n`],
+            ["NUL in a header value", `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\nX-Nul: a\x00b\r\n${auth()}\r\n`],
+            ["two Host headers", `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n${auth()}\r\n`],
+            ["a method of control characters", `G\x01T /v1/hello HTTP/1.1\r\nHost: localhost\r\n\r\n`],
         ];
         for (const [what, bytes] of cases) {
             // Each one several times: one request used to kill one process, and the retry killed the next.
@@ -102,6 +110,9 @@ describe("bad input on the wire (front door and sample API)", () => {
         }
         assert.deepEqual(alive(generation), pids);
         assert.deepEqual(statuses(await raw(hello())), [200]);
+        // Ambiguous authority: refused, never resolved to one of the two.
+        const twoHosts = `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n${auth()}\r\n`;
+        assert.deepEqual(statuses(await raw(twoHosts, { idleMs: 300 })), [400]);
     });
 
     it("forwards a GET/HEAD body with its Content-Length: the next request on the pooled connection is intact", async () => {

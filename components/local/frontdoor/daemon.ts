@@ -212,6 +212,13 @@ function main(): void {
             res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end("bad request target\n");
             return;
         }
+        // One Host only (RFC 9112 3.2): Node keeps the first of several, a backend or a log might read another.
+        let hosts = 0;
+        for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") hosts++;
+        if (hosts > 1) {
+            res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end("more than one Host header\n");
+            return;
+        }
         const host = (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
         if (!route.domains.includes(host) && host !== "127.0.0.1") {
             res.writeHead(421, { "content-type": "text/plain" }).end(`misdirected request: ${host || "(no host)"}\n`);
