@@ -28,7 +28,37 @@ export interface ApiPlan {
     created: ResourceChange[];
     deleted: ResourceChange[];
     kept: ResourceChange[];
+    /** Existing resources the deploy adopts into state (`import`, `import-replacement`). */
+    imported: ResourceChange[];
+    /** Resources only read or refreshed from the provider (`read`, `read-replacement`, `refresh`): nothing changes. */
+    read: ResourceChange[];
+    /** Dropped from state without touching the resource (`discard`, `discard-replaced`, `remove-pending-replace`). */
+    forgotten: ResourceChange[];
+    /** Steps of an op this driver does not know (a newer engine): shown, never dropped. */
+    other: ResourceChange[];
 }
+
+/**
+ * Every step op the engine reports (pkg/resource/deploy/step.go), each in one bucket of ApiPlan. `replace` and
+ * its `create-replacement`/`delete-replaced` halves are one replacement; a new op lands in `other`.
+ */
+export const opBuckets = {
+    same: "kept",
+    create: "created",
+    update: "updated",
+    delete: "deleted",
+    replace: "replaced",
+    "create-replacement": "replaced",
+    "delete-replaced": "replaced",
+    import: "imported",
+    "import-replacement": "imported",
+    read: "read",
+    "read-replacement": "read",
+    refresh: "read",
+    discard: "forgotten",
+    "discard-replaced": "forgotten",
+    "remove-pending-replace": "forgotten",
+} as const satisfies Record<string, keyof ApiPlan>;
 
 export interface Plan {
     stack: string;
@@ -95,10 +125,19 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
     const steps = events.flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []));
     const belongs = ownership(steps);
     const apis = apiNames.map((api): ApiPlan => {
-        const mine = steps.filter((s) => belongs(s.urn, api) && !/^repave:[a-z]+:StatelessApi$/.test(s.type) && s.type !== frontDoorRoleType);
-        const bucket = (...ops: string[]) =>
-            mine.filter((s) => ops.includes(s.op)).map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }));
-        const replaced = bucket("replace", "create-replacement").filter((c, i, all) => all.findIndex((x) => x.name === c.name) === i);
+        const ours = steps.filter((s) => belongs(s.urn, api) && !/^repave:[a-z]+:StatelessApi$/.test(s.type) && s.type !== frontDoorRoleType);
+        // `--refresh` reads each resource first (a `refresh` step) and then plans it: only the plan's step counts.
+        const planned = new Set(ours.filter((s) => s.op !== "refresh").map((s) => s.urn));
+        const mine = ours.filter((s) => s.op !== "refresh" || !planned.has(s.urn));
+        type Bucket = (typeof opBuckets)[keyof typeof opBuckets] | "other";
+        const bucketOf = (op: string): Bucket => (opBuckets as Record<string, Bucket>)[op] ?? "other";
+        // One entry per resource and bucket: a replace's three steps are one replacement.
+        const bucket = (name: Bucket) =>
+            mine
+                .filter((s) => bucketOf(s.op) === name)
+                .map((s) => ({ name: nameOf(s.urn), type: shortType(s.type), op: s.op }))
+                .filter((c, i, all) => all.findIndex((x) => x.name === c.name && x.type === c.type) === i);
+        const replaced = bucket("replaced").map((c) => ({ ...c, op: "replace" }));
         const facts = live.find((f) => f.api === api);
         // The local Generation carries the image facts; cloud targets name their image on the gate (ProbeGate.image).
         const generationInputs = mine.find((s) => s.type.endsWith("/local:Generation"))?.new?.inputs as Inputs;
@@ -131,21 +170,26 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
             frontDoorKept: frontDoorChanges.length === 0,
             frontDoorChanges,
             replaced,
-            updated: bucket("update"),
-            created: bucket("create"),
-            deleted: bucket("delete"),
-            kept: bucket("same"),
+            updated: bucket("updated"),
+            created: bucket("created"),
+            deleted: bucket("deleted"),
+            kept: bucket("kept"),
+            imported: bucket("imported"),
+            read: bucket("read"),
+            forgotten: bucket("forgotten"),
+            other: bucket("other"),
         };
     });
     return { stack: stackName, repave: apis.some((a) => a.repave), frontDoorChanged: apis.some((a) => a.frontDoorChanges.length > 0), apis, changeSummary };
 }
 
-export async function plan(stack: Stack, signal?: AbortSignal, policyPacks?: string[]): Promise<Plan> {
+/** `refresh`: read every resource from its provider first, so the plan diffs against what runs, not the last checkpoint. */
+export async function plan(stack: Stack, signal?: AbortSignal, policyPacks?: string[], refresh = false): Promise<Plan> {
     const events: EngineEvent[] = [];
     // The live facts are one small read; it runs while the engine previews.
     const [live, result] = await Promise.all([
         liveFacts(stack),
-        stack.preview({ onEvent: (e) => events.push(e), diff: true, signal, ...(policyPacks?.length ? { policyPacks } : {}) }).catch((err: unknown) => {
+        stack.preview({ onEvent: (e) => events.push(e), diff: true, signal, refresh, ...(policyPacks?.length ? { policyPacks } : {}) }).catch((err: unknown) => {
             throw classify(err, "repave plan");
         }),
     ]);
@@ -172,6 +216,10 @@ export function renderMarkdown(p: Plan): string {
         list("updated", a.updated);
         list("created", a.created);
         list("deleted", a.deleted);
+        list("imported", a.imported);
+        list("read from the provider", a.read);
+        list("dropped from state (the resource itself untouched)", a.forgotten);
+        list("other steps", a.other.map((o) => ({ ...o, name: `${o.name} (${o.op})` })));
         list("kept", a.kept);
         lines.push("");
     }

@@ -68,15 +68,35 @@ export class RecoverRefusedError extends DriverError {
 const describe = (l: LockOwner) => `${l.username}@${l.hostname} (pid ${l.pid}, since ${l.timestamp})`;
 
 /** The locks of a stack in a file:// backend; undefined when the backend's locks cannot be read from here. */
-export function fileBackendLocks(backendUrl: string | undefined, project: string, stack: string): LockOwner[] | undefined {
+function lockDir(backendUrl: string | undefined, project: string, stack: string): string | undefined {
     if (!backendUrl?.startsWith("file://")) return undefined;
     const root = backendUrl.slice("file://".length).split("?")[0]!;
     const qualified = stack.split("/").length === 3 ? stack : `organization/${project}/${stack.split("/").pop()}`;
-    const dir = join(root, ".pulumi", "locks", ...qualified.split("/"));
+    return join(root, ".pulumi", "locks", ...qualified.split("/"));
+}
+
+export function fileBackendLocks(backendUrl: string | undefined, project: string, stack: string): LockOwner[] | undefined {
+    const dir = lockDir(backendUrl, project, stack);
+    if (dir === undefined) return undefined;
     if (!existsSync(dir)) return [];
     return readdirSync(dir)
         .filter((f) => f.endsWith(".json"))
         .map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")) as LockOwner);
+}
+
+/**
+ * After `pulumi cancel`: removes the stack's file-backend locks whose owners are dead (the caller has established
+ * that with checkRecoverable; a cancel can succeed and leave the lock file behind) and returns the locks still
+ * there, which only a live owner keeps. The lock is cleared when this returns none: read back, never assumed.
+ */
+export function removeDeadLocks(backendUrl: string | undefined, project: string, stack: string, thisHost = hostname()): LockOwner[] {
+    const dir = lockDir(backendUrl, project, stack);
+    if (dir === undefined || !existsSync(dir)) return [];
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
+        const owner = JSON.parse(readFileSync(join(dir, f), "utf8")) as LockOwner;
+        if (!ownerAlive(owner, thisHost)) rmSync(join(dir, f), { force: true });
+    }
+    return fileBackendLocks(backendUrl, project, stack) ?? [];
 }
 
 /** Is this lock's owner a Pulumi process still running on this machine? (pids are reused: check what runs.) */
@@ -126,10 +146,17 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     if (locks === undefined || locks.length > 0) {
         try {
             await stack.cancel();
-            lockCleared = locks !== undefined && locks.length > 0;
         } catch {
             // no update in progress: nothing to cancel
         }
+    }
+    if (locks !== undefined && locks.length > 0) {
+        // A cancel that "succeeds" proves nothing on a file backend: read the locks back.
+        const remaining = removeDeadLocks(backend, project, stack.name);
+        if (remaining.length > 0) {
+            throw new RecoverRefusedError(`the stack is still locked after the cancel: ${remaining.map(describe).join(", ")}; nothing else was changed.`);
+        }
+        lockCleared = true;
     }
     const before = await stack.exportStack();
     const pending = (before.deployment as { pending_operations?: Parameters<typeof orphanedObjects>[0] }).pending_operations ?? [];

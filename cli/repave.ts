@@ -13,7 +13,7 @@ import { liveFacts } from "./facts.ts";
 import { plan, renderMarkdown } from "./plan.ts";
 import { rollback, rollbackTargets } from "./rollback.ts";
 import { CancelledError, frontDoorChangeLines, run } from "./run.ts";
-import { renderStatus, statusOf } from "./status.ts";
+import { driftOf, renderStatus, statusOf } from "./status.ts";
 import { resolveEngine } from "./engine.ts";
 import { fleetMain, isFleetInvocation } from "./fleet-cli.ts";
 import { backendUrlFor, defaultWorkDir, openStack } from "./workspace.ts";
@@ -52,6 +52,8 @@ options:
   --policy-pack DIR        plan/run: a policy pack the update must pass (repeatable; e.g. the package's policy/)
   --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d
+  --refresh                plan: read every resource from its provider first (drift shows in the plan);
+                           status: a preview-only refresh first, drift is past policy (exit 3)
   --allow-front-door-change  run: deploy even if it replaces or deletes part of a front door (moving an
                            API's address, removing an API)
   --max-age DUR            status: oldest generation/credential allowed (default 7d)
@@ -115,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
                 verbose: { type: "boolean", short: "v" },
                 force: { type: "boolean" },
                 "allow-front-door-change": { type: "boolean" },
+                refresh: { type: "boolean" },
                 "policy-pack": { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
@@ -146,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
 
     switch (command) {
         case "plan": {
-            const p = await plan(await stack(), controller.signal, policyPacks);
+            const p = await plan(await stack(), controller.signal, policyPacks, values.refresh ?? false);
             for (const a of p.apis) {
                 audit.write("plan", "ok", {
                     api: a.api,
@@ -184,7 +187,9 @@ async function main(argv: string[]): Promise<number> {
                 maxImageAge: duration("max-image-age", values["max-image-age"], "30d")!,
                 minCertValidity: duration("min-cert-validity", values["min-cert-validity"], "7d")!,
             };
-            const rows = statusOf(await liveFacts(await stack()), policy);
+            const opened = await stack();
+            const drift = values.refresh ? await driftOf(opened, controller.signal) : {};
+            const rows = statusOf(await liveFacts(opened), policy, new Date(), drift);
             if (rows.length === 0) throw new Error(`stack ${values.stack} serves no API yet (hint: repave run)`);
             for (const r of rows) audit.write("status", r.problems.length ? "attention" : "ok", { api: r.api, generation: r.generation, durationSeconds: null, details: { problems: r.problems, ages: r.seconds } });
             emit(values.format === "json" ? JSON.stringify(rows, null, 2) : renderStatus(rows));

@@ -1,5 +1,7 @@
 // `repave status`: how old is everything that serves, against policy. Non-zero exit when anything is past it,
 // so a scheduler or an alert can run it as is.
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import { classify } from "./errors.ts";
 import { agesOf, humanDuration, type ApiFacts } from "./facts.ts";
 
 export interface StatusPolicy {
@@ -27,10 +29,27 @@ const known = (n: number) => (Number.isFinite(n) ? n : null);
 /** A fact that is not known (a null expiry, an unparsable date) reads "unknown" and needs attention, never the epoch. */
 const show = (n: number) => (Number.isFinite(n) ? humanDuration(n) : "unknown");
 
-export function statusOf(facts: ApiFacts[], policy: StatusPolicy, now = new Date()): ApiStatus[] {
+/**
+ * `status --refresh`: what a refresh would change, by op (e.g. `{ update: 1, delete: 1 }`), from a preview-only
+ * refresh - the state is not written. Empty: the resources are as the last deploy left them.
+ */
+export async function driftOf(stack: Stack, signal?: AbortSignal): Promise<Record<string, number>> {
+    let changes: Record<string, number> = {};
+    await stack
+        .refresh({ previewOnly: true, signal, onOutput: () => undefined, onEvent: (e) => void (e.summaryEvent && (changes = e.summaryEvent.resourceChanges ?? {})) })
+        .catch((err: unknown) => {
+            throw classify(err, "repave status --refresh");
+        });
+    return Object.fromEntries(Object.entries(changes).filter(([op, n]) => op !== "same" && n > 0));
+}
+
+export function statusOf(facts: ApiFacts[], policy: StatusPolicy, now = new Date(), drift: Record<string, number> = {}): ApiStatus[] {
+    const drifted = Object.entries(drift).map(([op, n]) => `${n} ${op}`);
     return facts.map((f) => {
         const a = agesOf(f, now);
         const problems: string[] = [];
+        // The facts are what the last deploy recorded; resources changed since then make them unreliable.
+        if (drifted.length > 0) problems.push(`the stack drifted since its last deploy (refresh: ${drifted.join(", ")}): see repave plan --refresh`);
         for (const [what, value] of [["generation age", a.generationAge], ["image age", a.imageAge], ["credential age", a.credentialAge], ["certificate expiry", a.certRemaining]] as const) {
             if (!Number.isFinite(value)) problems.push(`${what} unknown: the stack does not report it`);
         }

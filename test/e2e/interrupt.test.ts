@@ -31,9 +31,16 @@ for (const [stage, when] of [
                 assert.notEqual(blocked.code, 0, "the engine refuses to run over the dead run's lock");
                 assert.match(blocked.out, /locked|failed to load checkpoint/);
 
+                // The kill left the dead run's lock file (unless it landed on a sidecar write before the lock):
+                // recover must remove it and say so - read back from the backend, not taken from a cancel's exit code.
+                const lockedBefore = stack.locks();
+                if (/locked/.test(blocked.out)) assert.ok(lockedBefore.length > 0, `the engine said locked, but no lock file: ${blocked.out}`);
                 const recovered = await stack.repave(["recover"]);
                 assert.equal(recovered.code, 0, recovered.out);
                 assert.match(recovered.out, /lock cleared|damaged metadata file\(s\) removed/);
+                assert.deepEqual(stack.locks(), [], "no lock file is left");
+                if (lockedBefore.length > 0) assert.match(recovered.out, /lock cleared/);
+                else assert.match(recovered.out, /lock was free/);
                 console.log(recovered.out.trim());
 
                 const rerun = await stack.up();

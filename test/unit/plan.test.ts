@@ -235,3 +235,33 @@ describe("repave plan on the Kubernetes target's shapes", () => {
         assert.deepEqual(plan.apis[0]!.frontDoorChanges.map((c) => c.name), ["orders-service", "orders-credential"]);
     });
 });
+
+describe("repave plan: every engine op has a bucket", () => {
+    const s = stackOf("aws");
+    it("read, refresh, import, discard, remove-pending-replace and the replacement halves land where they belong; an unknown op is shown", () => {
+        const events = [
+            ...s.api("orders"),
+            s.child("read", "aws:ec2/vpc:Vpc", "orders-vpc", "orders"),
+            s.child("read-replacement", "aws:ec2/subnet:Subnet", "orders-subnet", "orders"),
+            s.child("refresh", "aws:iam/role:Role", "orders-role", "orders"),
+            s.child("import", "aws:route53/zone:Zone", "orders-zone", "orders"),
+            s.child("import-replacement", "aws:acm/certificate:Certificate", "orders-imported-cert", "orders"),
+            s.child("discard", "aws:ec2/securityGroup:SecurityGroup", "orders-old-read", "orders"),
+            s.child("discard-replaced", "aws:ec2/subnet:Subnet", "orders-subnet", "orders"),
+            s.child("remove-pending-replace", "aws:autoscaling/group:Group", "orders-asg", "orders"),
+            s.child("refresh", "aws:lb/targetGroup:TargetGroup", "orders-tg", "orders"),
+            s.child("same", "aws:lb/targetGroup:TargetGroup", "orders-tg", "orders"),
+            s.child("teleport", "aws:s3/bucket:Bucket", "orders-bucket", "orders"),
+        ];
+        const api = planFromEvents("prod", events, [facts("orders", "gaaaaaa")], ["orders"], {}).apis[0]!;
+        const names = (xs: Array<{ name: string }>) => xs.map((x) => x.name).sort();
+        assert.deepEqual(names(api.read), ["orders-role", "orders-subnet", "orders-vpc"]);
+        assert.deepEqual(names(api.imported), ["orders-imported-cert", "orders-zone"]);
+        assert.deepEqual(names(api.forgotten), ["orders-asg", "orders-old-read", "orders-subnet"]);
+        assert.deepEqual(names(api.kept), ["orders-tg"], "a refresh followed by a plan step counts once, as planned");
+        assert.deepEqual(api.other, [{ name: "orders-bucket", type: "aws:s3/bucket:Bucket", op: "teleport" }]);
+        assert.equal(api.frontDoorKept, true);
+        const every = [api.replaced, api.updated, api.created, api.deleted, api.kept, api.imported, api.read, api.forgotten, api.other].flat().length;
+        assert.equal(every, 10, "one entry per resource and bucket, 12 steps in all");
+    });
+});

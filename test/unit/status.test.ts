@@ -30,4 +30,10 @@ describe("repave status", () => {
         assert.doesNotMatch(row!.problems.join(" "), /expires in -/, "not read as long expired");
         assert.equal(staleness({ ...facts, certNotAfter: null as unknown as string }, 7 * 86_400, now), undefined, "an unknown expiry alone does not force a repave");
     });
+
+    it("--refresh: drift found by a preview-only refresh is past policy for every API; none is no problem", () => {
+        const [drifted] = statusOf([facts], policy, now, { update: 1, delete: 2 });
+        assert.deepEqual(drifted!.problems, ["the stack drifted since its last deploy (refresh: 1 update, 2 delete): see repave plan --refresh"]);
+        assert.deepEqual(statusOf([facts], policy, now, {})[0]!.problems, []);
+    });
 });
