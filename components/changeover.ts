@@ -79,6 +79,17 @@ class FrontDoorRole extends pulumi.ComponentResource {
 }
 
 const frontDoorRoles = new WeakMap<pulumi.Resource, FrontDoorRole>();
+const protectedFrontDoors = new WeakSet<pulumi.Resource>();
+
+/**
+ * Protects `parent`'s front door and nothing a repave rebuilds: its role component is registered with `protect`,
+ * which every front-door resource inherits as its child (a child's `protect` defaults to its parent's, Pulumi
+ * resource options). A component-level `protect` would also protect the generations and block every repave. Call it
+ * before the component's first front-door resource.
+ */
+export function protectFrontDoor(parent: pulumi.Resource): void {
+    protectedFrontDoors.add(parent);
+}
 
 /**
  * The role marker, set here and nowhere else: a front-door resource becomes a child of its API's
@@ -90,7 +101,7 @@ const frontDoorRoles = new WeakMap<pulumi.Resource, FrontDoorRole>();
 function asFrontDoor(parent: pulumi.Resource, extra: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
     let role = frontDoorRoles.get(parent);
     if (!role) {
-        role = new FrontDoorRole(`${pulumi.resourceName(parent)}-front-door-role`, { parent });
+        role = new FrontDoorRole(`${pulumi.resourceName(parent)}-front-door-role`, { parent, ...(protectedFrontDoors.has(parent) ? { protect: true } : {}) });
         frontDoorRoles.set(parent, role);
     }
     const aliases = extra.aliases ?? [];

@@ -24,6 +24,8 @@ export interface Registration {
     dependencies: string[];
     /** The names (or URNs) this resource was known by before: the engine moves a resource by its alias, no replace. */
     aliases: string[];
+    /** Registered with `protect` (set or inherited from its parent): the engine refuses to delete or replace it. */
+    protect: boolean;
 }
 
 /** A resource that only depends on what it is told to (a consumer of a component in the tests). */
@@ -39,6 +41,7 @@ interface RegisterRequest {
     getName(): string;
     getParent(): string;
     getIgnorechangesList(): string[];
+    getProtect(): boolean;
     getDependenciesList(): string[];
     getAliasesList(): { getUrn(): string; getSpec(): { getName(): string } | undefined }[];
 }
@@ -95,6 +98,7 @@ export async function runWithMocks(build: () => void, options: MockOptions = {},
                     ignoreChanges: req?.getIgnorechangesList() ?? [],
                     dependencies: req?.getDependenciesList() ?? [],
                     aliases: (req?.getAliasesList() ?? []).map((a) => a.getSpec()?.getName() || a.getUrn()),
+                    protect: req?.getProtect() ?? false,
                 };
                 // The URN is the monitor's answer: known once this registration returns.
                 Object.defineProperty(registration, "urn", { get: () => urns.get(key) ?? "", enumerable: true });
@@ -336,4 +340,16 @@ export function assertDependsOnWaitsForChildren(run: Registration[], consumer: s
     const missing = children.filter((r) => !registered.dependencies.includes(r.urn)).map((r) => `${r.type} ${r.name}`);
     assert.deepEqual(missing, [], `${consumer} dependsOn the component but not on these of its children`);
     assert.ok(registered.index > Math.max(...children.map((r) => r.index)), `${consumer} registered before the component finished`);
+}
+
+/**
+ * `protectFrontDoor`: every front-door resource is protected, and nothing a repave must replace or delete is (a
+ * protected generation would block the next repave: the engine refuses to delete a protected resource).
+ */
+export function assertOnlyFrontDoorProtected(run: Registration[], isFrontDoor: Pick): void {
+    const custom = run.filter((r) => r.custom);
+    const unprotected = custom.filter((r) => isFrontDoor(r) && !r.protect).map((r) => `${r.type} ${r.name}`);
+    assert.deepEqual(unprotected, [], "front-door resources not protected");
+    const blocking = custom.filter((r) => !isFrontDoor(r) && r.protect).map((r) => `${r.type} ${r.name}`);
+    assert.deepEqual(blocking, [], "protected resources a repave must replace or delete");
 }
