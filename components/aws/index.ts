@@ -15,7 +15,7 @@
 //   7 promote     AWSCURRENT -> the new credential, AWSPREVIOUS -> the live one   credential.ts
 //   - monitor     the same probes, scheduled, alarmed, with AWSCURRENT           monitor.ts
 import * as pulumi from "@pulumi/pulumi";
-import { beginChangeover, InitializeHandoff, type GenerationFacts } from "../changeover.ts";
+import { beginChangeover, InitializeHandoff, protectFrontDoor, type GenerationFacts } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import type { StatelessApiSpec } from "../spec.ts";
 import { generationPin, validateAwsTarget, type AwsTarget, type AwsTargetArgs } from "./args.ts";
@@ -38,6 +38,12 @@ export interface StatelessApiArgs {
     readonly aws: AwsTargetArgs;
     /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
     readonly deployId?: string;
+    /**
+     * Protect the front door (load balancer, address, listeners, maps, DNS, stable secret, monitor) from deletion
+     * and replacement, for production stacks. Generations stay unprotected, so repaves go on; a component-level
+     * `protect` would block them.
+     */
+    readonly protectFrontDoor?: boolean;
 }
 
 /** What one changeover produced: the component's outputs. No secrets in here (they would taint every output). */
@@ -83,7 +89,7 @@ function field<K extends keyof Changed>(changed: Promise<Changed>, key: K): pulu
     return pulumi.output(changed.then((c): Changed[K] => c[key]));
 }
 
-const handoff = new InitializeHandoff<{ name: string; target: AwsTarget; deployId: string | undefined }>();
+const handoff = new InitializeHandoff<{ name: string; target: AwsTarget; deployId: string | undefined; protect: boolean }>();
 
 export class StatelessApi extends pulumi.ComponentResource<Changed> {
     /** Production URL (stable across repaves). */
@@ -111,7 +117,7 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         // I7: a bad spec or AWS block is refused with every problem listed, before anything is registered -
         // not even this component.
         const target = validateAwsTarget(args.spec, args.aws);
-        handoff.put({ name, target, deployId: args.deployId });
+        handoff.put({ name, target, deployId: args.deployId, protect: args.protectFrontDoor === true });
         super("repave:aws:StatelessApi", name, {}, opts);
 
         // The generation id needs the pinned AMI id, which an invoke returns: the changeover runs in initialize(),
@@ -156,7 +162,8 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
     }
 
     protected override async initialize(): Promise<Changed> {
-        const { name, target, deployId } = handoff.take();
+        const { name, target, deployId, protect } = handoff.take();
+        if (protect) protectFrontDoor(this);
         return this.changeover(name, target, deployId);
     }
 

@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { generationOptions, namedFrontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
+import { frontDoorOptions, generationOptions, namedFrontDoorOptions, switchOptions, type Changeover } from "../changeover.ts";
 import type { ProbeGate } from "../gate.ts";
 import type { GcpArgs } from "./config.ts";
 
@@ -99,7 +99,7 @@ export function createCertificateAuthority(name: string, parent: pulumi.Resource
                           ttl: 300,
                           rrdatas: [authorization.dnsResourceRecords.apply((r) => r[0]!.data)],
                       },
-                      { parent },
+                      frontDoorOptions(parent),
                   ),
           )
         : [];

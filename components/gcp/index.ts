@@ -18,7 +18,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Bake } from "../bake.ts";
 import { AfterSwitch, CIDR, RunnerAccess, warnProblems } from "../temporary-access.ts";
-import { beginChangeover, InitializeHandoff } from "../changeover.ts";
+import { beginChangeover, InitializeHandoff, protectFrontDoor } from "../changeover.ts";
 import { ProbeGate, scanInputs } from "../gate.ts";
 import { SpecError, type StatelessApiSpec } from "../spec.ts";
 import { checkGcpArgs, generationShapeOf, type GcpArgs, type GcpArgsInput } from "./config.ts";
@@ -39,6 +39,12 @@ export interface StatelessApiArgs {
     readonly gcp: GcpArgsInput;
     /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
     readonly deployId?: string;
+    /**
+     * Protect the front door (load balancer, address, listeners, maps, DNS, stable secret, monitor) from deletion
+     * and replacement, for production stacks. Generations stay unprotected, so repaves go on; a component-level
+     * `protect` would block them.
+     */
+    readonly protectFrontDoor?: boolean;
 }
 
 interface Facts {
@@ -64,7 +70,7 @@ function validate(name: string, args: StatelessApiArgs): GcpArgs {
     return checked.args;
 }
 
-const handoff = new InitializeHandoff<{ name: string; spec: StatelessApiSpec; target: GcpArgs; deployId: string | undefined }>();
+const handoff = new InitializeHandoff<{ name: string; spec: StatelessApiSpec; target: GcpArgs; deployId: string | undefined; protect: boolean }>();
 
 export class StatelessApi extends pulumi.ComponentResource<Facts> {
     /** Production URL: the first certificate domain on 443 (point its DNS A record at `address`). */
@@ -92,7 +98,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
 
     constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
         const target = validate(name, args);
-        handoff.put({ name, spec: args.spec, target, deployId: args.deployId });
+        handoff.put({ name, spec: args.spec, target, deployId: args.deployId, protect: args.protectFrontDoor === true });
         super("repave:gcp:StatelessApi", name, {}, opts);
 
         // The image lookup is an invoke (a promise), and the generation id depends on it: the roles are wired in
@@ -131,7 +137,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
     }
 
     protected override async initialize(): Promise<Facts> {
-        const { name, spec, target, deployId } = handoff.take();
+        const { name, spec, target, deployId, protect } = handoff.take();
+        if (protect) protectFrontDoor(this);
         return this.changeover(name, spec, target, deployId);
     }
 
@@ -139,7 +146,7 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         if (spec.image.source !== "gcp-image-family") throw new Error("unreachable: validated above");
 
         // 1. Resolve the newest image of the family and pin it: the generation id is derived from it.
-        const image = await latestImageOfFamily(spec.image.family, spec.image.project, { parent: this });
+        const image = await latestImageOfFamily(spec.image.family, spec.image.project, { parent: this }, spec.image.pinned);
         const changeover = beginChangeover(spec, image.selfLink, { deployId, scoped: true, shape: generationShapeOf(spec, target) });
 
         // 2. Front door: created once, unchanged by a repave (I4).

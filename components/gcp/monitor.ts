@@ -4,7 +4,7 @@
 // until then sends the credential the live generation and the new one both accept.
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import type { Changeover } from "../changeover.ts";
+import { frontDoorOptions, type Changeover } from "../changeover.ts";
 import type { Probe } from "../spec.ts";
 import type { GcpArgs } from "./config.ts";
 
@@ -61,7 +61,8 @@ export function createMonitor(
             },
             contentMatchers: probe.expectBodyContains === undefined ? [] : [{ content: probe.expectBodyContains, matcher: "CONTAINS_STRING" }],
         },
-        { parent, dependsOn: after },
+        // Stable like the front door (its role marker, and `protectFrontDoor` covers it): never replaced by a repave.
+        frontDoorOptions(parent, { dependsOn: after }),
     );
 
     const alertPolicy = new gcp.monitoring.AlertPolicy(
@@ -91,7 +92,7 @@ export function createMonitor(
                 content: `The production probe \`${probe.name}\` of ${spec.name} fails at https://${host}${probe.path}. Check \`repave status\`; roll back by deploying the previous image.`,
             },
         },
-        { parent },
+        frontDoorOptions(parent),
     );
     return { uptimeCheck, alertPolicy };
 }

@@ -20,6 +20,7 @@ import { FakeSecretsManager } from "./fake-aws-secrets-manager.ts";
 import { AWS_NAME_RULES, CloudNames } from "./fake-names.ts";
 import {
     assertBefore,
+    assertOnlyFrontDoorProtected,
     assertCallersKeepWorking,
     assertDependsOnWaitsForChildren,
     Consumer,
@@ -215,13 +216,13 @@ function freshAccount(): void {
     names = new CloudNames(AWS_NAME_RULES);
 }
 
-async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs, stack = "test", preview = false): Promise<Deploy> {
+async function deploy(n: 0 | 1, specOverride: StatelessApiSpec = spec, deployId = `deploy-${n}`, aws: AwsTargetArgs = awsArgs, stack = "test", preview = false, protectFrontDoor = false): Promise<Deploy> {
     let api: StatelessApi | undefined;
     const calls: string[] = [];
     puts = [];
     previewing = preview;
     const run = await completeRun(
-        () => (api = new StatelessApi(specOverride.name, { spec: specOverride, aws, deployId })),
+        () => (api = new StatelessApi(specOverride.name, { spec: specOverride, aws, deployId, protectFrontDoor })),
         { outputs: awsOutputs, call: imageLookups(AMIS[n], calls), preview },
         stack,
     );
@@ -692,6 +693,18 @@ describe("aws target: exposure and reach (issue #13 items 7 and 9)", () => {
         assert.deepEqual(fixed.filter(byType(T.runnerAccess)), []);
         assert.deepEqual(fixed.filter((r) => r.type === T.ingress && r.inputs["fromPort"] === 8443).map((r) => r.inputs["cidrIpv4"]), ["10.0.0.0/16"]);
         assert.equal((one(fixed, byType(T.afterSwitch), "after switch").inputs["commands"] as string[][]).length, 1, "only the test route closes");
+    });
+});
+
+describe("aws target: protectFrontDoor (issue #13 item 12)", () => {
+    it("protects the ALB, its listeners, rules, DNS, the stable secret and the monitor, and nothing a repave replaces", async () => {
+        const { run } = await deploy(0, spec, "deploy-protect", awsArgs, "test", false, true);
+        assertOnlyFrontDoorProtected(run, (r) => isFrontDoor(r) || isMonitor(r));
+        assert.ok(run.some((r) => r.type === T.alb && r.protect), "the load balancer is protected");
+    });
+
+    it("protects nothing unless asked", async () => {
+        assert.deepEqual((await deploy(0, spec, "deploy-unprotected")).run.filter((r) => r.protect).map((r) => r.name), []);
     });
 });
 

@@ -14,6 +14,7 @@ import { FakeSecretManager } from "./fake-gcp-secret-manager.ts";
 import { CloudNames, GCP_IMMUTABLE, GCP_NAME_RULES } from "./fake-names.ts";
 import {
     assertBefore,
+    assertOnlyFrontDoorProtected,
     assertCallersKeepWorking,
     assertDependsOnWaitsForChildren,
     Consumer,
@@ -201,11 +202,11 @@ function freshProject(): void {
     names = new CloudNames(GCP_NAME_RULES, GCP_IMMUTABLE);
 }
 
-function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test", gcp: GcpArgsInput = gcpArgs, consumer = false): Promise<Registration[]> {
+function deploy(n: number, specArg = spec, deployId = `deploy-${n}`, stack = "test", gcp: GcpArgsInput = gcpArgs, consumer = false, protectFrontDoor = false): Promise<Registration[]> {
     latestMoves = [];
     return completeRun(
         () => {
-            const api = new StatelessApi(specArg.name, { spec: specArg, gcp, deployId });
+            const api = new StatelessApi(specArg.name, { spec: specArg, gcp, deployId, protectFrontDoor });
             if (consumer) new Consumer("consumer", { dependsOn: [api] });
             return api;
         },
@@ -233,7 +234,7 @@ const isGate = byType(T.gate);
 const isMainGate = named("orders-gate");
 // The production proxy names its certificate map, which never changes: the map's entry moves instead.
 const isSwitch = named("orders-url-map", "orders-certificate-map-entry");
-const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert, T.certMap, T.mapEntry, T.dnsAuth, T.securityPolicy);
+const isFrontDoor = byType(T.address, T.tlsPolicy, T.firewall, T.urlMap, T.proxy, T.rule, T.uptime, T.alert, T.certMap, T.mapEntry, T.dnsAuth, T.recordSet, T.securityPolicy);
 // The stable secret is front door; its promotion version is replaced per generation (replacementTrigger) but has no
 // name or labels to carry the id: a secret version coexists with the live one by nature.
 const isGeneration: Pick = (r) =>
@@ -631,6 +632,19 @@ describe("gcp target: the generation id covers every setting that shapes a gener
             assert.deepEqual(names.refusals, [], "the project refused a create");
         });
     }
+});
+
+describe("gcp target: protectFrontDoor (issue #13 item 12)", () => {
+    it("protects the front door, the stable secret and the monitor, and nothing a repave replaces", async () => {
+        freshProject();
+        const run = await deploy(1, spec, "deploy-protect", "test", gcpArgs, false, true);
+        assertOnlyFrontDoorProtected(run, (r) => isFrontDoor(r) || r.name === "orders-credential-store");
+    });
+
+    it("protects nothing unless asked", async () => {
+        freshProject();
+        assert.deepEqual((await deploy(1)).filter((r) => r.protect).map((r) => r.name), []);
+    });
 });
 
 describe("gcp target: a consumer's dependsOn on the component", () => {
