@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
+import { connect, type Socket } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -14,7 +15,9 @@ import { FrontDoorClient } from "../components/local/frontdoor/client.ts";
 import { createCertificateAuthority, issueServerCertificate } from "../components/local/pki.ts";
 import { freePort, repoRoot } from "../test/e2e/harness.ts";
 
-const { values } = parseArgs({ options: { baseline: { type: "string" }, seconds: { type: "string", default: "10" }, rate: { type: "string", default: "1000" } } });
+const { values } = parseArgs({
+    options: { baseline: { type: "string" }, seconds: { type: "string", default: "10" }, rate: { type: "string", default: "1000" }, haproxy: { type: "boolean", default: false } },
+});
 const seconds = Math.max(2, Math.min(60, Number(values.seconds)));
 const rate = Math.max(100, Math.min(5000, Number(values.rate)));
 const work = mkdtempSync(join(tmpdir(), "repave-proxybench-"));
@@ -57,6 +60,30 @@ async function startDaemon(name: string, script: string, backends: string[], cer
         generation: "gbench1", backends, certPem: cert.certPem, keyPem: cert.keyPem, certSerial: cert.serial, domains: ["localhost"],
     });
     return { port, pid: child.pid! };
+}
+
+/**
+ * --haproxy: HAProxy (the item-2 candidate, see bench/haproxy-spike.ts) in the same rounds, with the front door's
+ * TLS settings and a plain config routed to the same backends - what a replacement would cost per request.
+ */
+async function startHaproxy(backends: string[], cert: { certPem: string; keyPem: string }) {
+    const port = await freePort();
+    const crt = join(work, "haproxy.pem");
+    writeFileSync(crt, `${cert.certPem.trim()}\n${cert.keyPem.trim()}\n`, { mode: 0o600 });
+    writeFileSync(join(work, "haproxy.cfg"), [
+        "global", "    ssl-default-bind-options ssl-min-ver TLSv1.2", "    maxconn 4000",
+        "defaults", "    mode http", "    timeout connect 5s", "    timeout client 30s", "    timeout server 60s", "    timeout http-request 15s",
+        "frontend production", `    bind 127.0.0.1:${port} ssl crt ${crt}`, "    default_backend live",
+        "backend live", "    balance roundrobin", ...backends.map((b, i) => `    server s${i} ${b}`), "",
+    ].join("\n"));
+    const child = spawn("haproxy", ["-f", join(work, "haproxy.cfg"), "-db"], { stdio: ["ignore", "ignore", "inherit"] });
+    children.push(child);
+    const deadline = Date.now() + 10_000;
+    while (!(await new Promise<boolean>((r) => connect(port, "127.0.0.1").once("connect", function (this: Socket) { this.destroy(); r(true); }).once("error", () => r(false))))) {
+        if (Date.now() > deadline) throw new Error("haproxy did not listen");
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    return { name: "haproxy", script: "haproxy", port, pid: child.pid! };
 }
 
 /** user + system CPU of a process, in ms (from /proc/<pid>/stat, clock ticks of 10 ms). */
@@ -125,6 +152,7 @@ async function main(): Promise<void> {
         daemons.unshift({ name: `baseline (${values.baseline})`, script: file });
     }
     const started = await Promise.all(daemons.map(async (d, i) => ({ ...d, ...(await startDaemon(`fd${i}`, d.script, backends, leaf)) })));
+    if (values.haproxy) started.push(await startHaproxy(backends, leaf));
 
     // Keep-alive on every path, as a real client pool: 64 connections at most.
     const directAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
@@ -172,10 +200,14 @@ async function main(): Promise<void> {
     for (const a of agents) a.destroy();
     directAgent.destroy();
     const names = started.map((d) => d.name);
-    if (names.length === 2) {
-        const [before, after] = names.map((n) => results[n] as { cpuMsPerRequest: number; p99AddedMs: number });
-        results["cpuPerRequestAfterOverBefore"] = Number((after!.cpuMsPerRequest / before!.cpuMsPerRequest).toFixed(2));
+    const cpuOf = (n: string) => (results[n] as { cpuMsPerRequest: number }).cpuMsPerRequest;
+    if (values.baseline) {
+        results["cpuPerRequestAfterOverBefore"] = Number((cpuOf("current") / cpuOf(names[0]!)).toFixed(2));
         console.log(`CPU per request, after / before: ${String(results["cpuPerRequestAfterOverBefore"])}`);
+    }
+    if (values.haproxy) {
+        results["cpuPerRequestHaproxyOverCurrent"] = Number((cpuOf("haproxy") / cpuOf("current")).toFixed(2));
+        console.log(`CPU per request, haproxy / current daemon: ${String(results["cpuPerRequestHaproxyOverCurrent"])}`);
     }
     if (Object.keys(failures).length > 0) console.log(`failures: ${JSON.stringify(failures)}`);
     // Latency on a shared machine is the scheduler's as much as the proxy's: the load average goes with the figures.
