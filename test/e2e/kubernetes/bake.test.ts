@@ -153,8 +153,10 @@ function freshClient(port: number, ca: string, credential: string): { stop: () =
 /** Waits for the bake Job's pod, then sends GET /v1/break to every pod of the candidate (with the credential callers hold, which it accepts); returns the pods broken. */
 async function breakCandidateWhenBaking(stack: KubernetesStack, live: string, credential: string): Promise<string[]> {
     const deadline = Date.now() + 300_000;
+    // The first deploy's bake pod is still there (a completed Job keeps its pod): wait for a new one.
+    const earlier = new Set(stack.names("pods", "repave.dev/api=hello,repave.dev/role=bake"));
     while (Date.now() < deadline) {
-        if (stack.names("pods", "repave.dev/api=hello,repave.dev/role=bake").length > 0) {
+        if (stack.names("pods", "repave.dev/api=hello,repave.dev/role=bake").some((p) => !earlier.has(p))) {
             const pods = kubectlJson<{ items: { metadata: { name: string }; status: { podIP?: string } }[] }>(["-n", stack.namespace, "get", "pods", "-l", `repave.dev/api=hello,repave.dev/generation,repave.dev/generation!=${live}`]).items;
             assert.ok(pods.length > 0, "the candidate's pods");
             for (const pod of pods) {
