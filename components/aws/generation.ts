@@ -105,27 +105,31 @@ export interface UserDataInputs {
 }
 
 /**
- * @internal The instance's boot script: fetch this generation's credential and the previous one (the credential
- * callers held when this generation was built) by version id with the instance role, hand them to the API through
- * a root-only environment file, start the API as the `repave-api` systemd unit. The credentials never appear in
- * user data, launch template or logs - only the secret's ARN and version ids do.
+ * @internal The instance's boot script. It installs `/opt/repave/fetch-credentials` - fetch this generation's
+ * credential and the previous one (the credential callers held when this generation was built) by version id with
+ * the instance role, into a root-only environment file in /run (tmpfs) - as the `repave-credentials` oneshot unit,
+ * run on every boot before the `repave-api` unit: /run is empty after a reboot, and a credential fetched only once
+ * by user data (which runs on the first boot only) would leave the API without it, failing its health check until
+ * the ASG replaced the instance. The credentials never appear in user data, launch template or logs - only the
+ * secret's ARN and version ids do.
  */
 export function userData(u: UserDataInputs): string {
     const quote = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
-    const lines = [
+    const fetch = [
         "#!/bin/bash",
-        `# repave: generation ${u.generation} of ${u.api}`,
+        `# repave: the credentials of generation ${u.generation} of ${u.api}, fetched on every boot`,
         "set -euo pipefail",
         `secret_arn=${quote(u.secretArn)}`,
         `region="$(cut -d: -f4 <<<"$secret_arn")"`,
-        "install -d -m 0700 /run/repave",
+        'dir="${REPAVE_RUN_DIR:-/run/repave}"',
+        'install -d -m 0700 "$dir"',
         "umask 077",
         // A new role's permissions take a few seconds to reach every region endpoint: retry for up to 2.5 minutes.
         "read_version() {",
         "  local value attempt",
         "  for attempt in $(seq 1 30); do",
         `    value="$(aws secretsmanager get-secret-value --region "$region" --secret-id "$secret_arn" --version-id "$1" --query SecretString --output text)" && { printf '%s' "$value"; return 0; }`,
-        '    [ "$attempt" -lt 30 ] && sleep 5',
+        '    [ "$attempt" -lt 30 ] && sleep "${REPAVE_RETRY_SECONDS:-5}"',
         "  done",
         "  return 1",
         "}",
@@ -141,14 +145,46 @@ export function userData(u: UserDataInputs): string {
         `  echo HEALTH_PATH=${quote(u.healthPath)}`,
         `  echo "REPAVE_CREDENTIAL=$credential"`,
         `  echo "REPAVE_PREVIOUS_CREDENTIAL=$previous"`,
-        "} > /run/repave/env",
-        "unset credential previous",
-        "umask 022",
+        '} > "$dir/env.new"',
+        'mv "$dir/env.new" "$dir/env"',
+    ];
+    const lines = [
+        "#!/bin/bash",
+        `# repave: generation ${u.generation} of ${u.api}`,
+        "set -euo pipefail",
+        "install -d -m 0755 /opt/repave",
+        "cat > /opt/repave/fetch-credentials <<'REPAVE_FETCH_EOF'",
+        ...fetch,
+        "REPAVE_FETCH_EOF",
+        "chmod 0700 /opt/repave/fetch-credentials",
+        "cat > /etc/systemd/system/repave-credentials.service <<'REPAVE_CREDENTIALS_EOF'",
+        "[Unit]",
+        `Description=repave ${u.api} (${u.generation}): fetch the credentials`,
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "Before=repave-api.service",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/opt/repave/fetch-credentials",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "REPAVE_CREDENTIALS_EOF",
+        // The API unit (ours below, or a golden AMI's) needs them: a drop-in orders it after the fetch on every boot.
+        "install -d -m 0755 /etc/systemd/system/repave-api.service.d",
+        "cat > /etc/systemd/system/repave-api.service.d/repave-credentials.conf <<'REPAVE_DROPIN_EOF'",
+        "[Unit]",
+        "Requires=repave-credentials.service",
+        "After=repave-credentials.service",
+        "[Service]",
+        "EnvironmentFile=/run/repave/env",
+        "REPAVE_DROPIN_EOF",
+        "systemctl daemon-reload",
+        "systemctl enable --now repave-credentials.service",
     ];
     if (u.install) lines.push("# install", u.install);
     if (u.start) {
         lines.push(
-            "install -d -m 0755 /opt/repave",
             "cat > /opt/repave/start <<'REPAVE_START_EOF'",
             "#!/bin/sh",
             u.start,

@@ -5,13 +5,15 @@
 // Secrets Manager (fake-aws-secrets-manager.ts) keeps its versions and staging labels from deploy to deploy.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parseAwsTargetArgs, StatelessApi, type AwsTargetArgs } from "../../../components/aws/index.ts";
+import { userData } from "../../../components/aws/generation.ts";
 import { monitorCode } from "../../../components/aws/monitor.ts";
 import { frontDoorRoleType, isFrontDoorUrn } from "../../../components/roles.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec, type StatelessApiSpecInput } from "../../../components/spec.ts";
@@ -705,6 +707,55 @@ describe("aws target: protectFrontDoor (issue #13 item 12)", () => {
 
     it("protects nothing unless asked", async () => {
         assert.deepEqual((await deploy(0, spec, "deploy-unprotected")).run.filter((r) => r.protect).map((r) => r.name), []);
+    });
+});
+
+describe("aws target: the credential is fetched on every start (issue #13 item 12)", () => {
+    const script = userData({
+        api: "orders",
+        generation: "g1a2b3c",
+        secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-abc123-credential-AbCdEf",
+        versionId: "v-own",
+        previousVersionId: "v-previous",
+        port: 8080,
+        healthPath: "/healthz",
+        domains: ["api.example.com"],
+        start: "exec node /opt/api/server.mjs",
+    });
+    const heredoc = (marker: string) => {
+        const match = new RegExp(`<<'${marker}'\\n([\\s\\S]*?)\\n${marker}\\n`).exec(script);
+        assert.ok(match, `no ${marker} block in the user data`);
+        return match[1]!;
+    };
+
+    it("a oneshot unit runs the fetch before the API on every boot; /run (tmpfs) is not where it lives", () => {
+        const unit = heredoc("REPAVE_CREDENTIALS_EOF");
+        for (const line of ["Type=oneshot", "ExecStart=/opt/repave/fetch-credentials", "Before=repave-api.service", "WantedBy=multi-user.target"]) assert.ok(unit.includes(line), line);
+        const dropIn = heredoc("REPAVE_DROPIN_EOF");
+        assert.ok(dropIn.includes("Requires=repave-credentials.service") && dropIn.includes("After=repave-credentials.service"), "the API waits for it, a golden AMI's unit too");
+        assert.ok(script.includes("systemctl enable --now repave-credentials.service"));
+        assert.ok(!/get-secret-value/.test(script.replace(heredoc("REPAVE_FETCH_EOF"), "")), "user data itself fetches nothing: the unit does, each boot");
+    });
+
+    it("the fetch script stands alone: run after a reboot emptied /run, it writes the same environment again", () => {
+        const dir = mkdtempSync(join(tmpdir(), "repave-boot-"));
+        try {
+            const fetch = join(dir, "fetch-credentials");
+            writeFileSync(fetch, heredoc("REPAVE_FETCH_EOF"), { mode: 0o700 });
+            // The AWS CLI as the instance role sees the secret: one value per version id.
+            writeFileSync(join(dir, "aws"), `#!/bin/sh\ncase "$*" in *v-own*) printf own-credential;; *v-previous*) printf previous-credential;; *) exit 255;; esac\n`, { mode: 0o755 });
+            const env = { ...process.env, PATH: `${dir}:${process.env["PATH"] ?? ""}`, REPAVE_RUN_DIR: join(dir, "run"), REPAVE_RETRY_SECONDS: "0" };
+            for (const boot of [1, 2]) {
+                rmSync(join(dir, "run"), { recursive: true, force: true }); // tmpfs: empty on every boot
+                execFileSync("bash", [fetch], { env });
+                const written = readFileSync(join(dir, "run", "env"), "utf8");
+                assert.match(written, /^REPAVE_CREDENTIAL=own-credential$/m, `boot ${boot}`);
+                assert.match(written, /^REPAVE_PREVIOUS_CREDENTIAL=previous-credential$/m, `boot ${boot}`);
+                assert.equal(statSync(join(dir, "run", "env")).mode & 0o077, 0, "root-only");
+            }
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
