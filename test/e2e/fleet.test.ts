@@ -4,9 +4,7 @@
 // report`: every figure equals `repave status --format json` at the same instant, one timeline mark per changeover
 // audit event, rendered by headless Chromium with no console error.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { auditEventSchema, type AuditEvent } from "../../cli/audit.ts";
@@ -14,38 +12,18 @@ import type { FleetSummary } from "../../cli/fleet.ts";
 import { renderFleet } from "../../cli/fleet-summary.ts";
 import type { ApiStatus } from "../../cli/status.ts";
 import { chromiumPath, renderInChromium } from "./fleet-chromium.ts";
-import { collect, freePort, LocalStack, repoRoot, startLoad, verifiedCall, type LoadReport, type RunResult } from "./harness.ts";
+import { createFleetProject, type FleetMember, type FleetProject } from "./fleet-project.ts";
+import { startLoad, verifiedCall, type LoadReport, type RunResult } from "./harness.ts";
 
 const exit = { ok: 0, attention: 3, locked: 4, gateFailed: 6 };
 
-/** One stack of the fleet: the shared project folder and backend, its own name, ports and image folder. */
-class FleetMember extends LocalStack {
-    override readonly stack: string;
-    override readonly imagesDir: string;
-    constructor(dir: string, port: number, testPort: number, name: string) {
-        super(dir, port, testPort);
-        this.stack = name;
-        this.imagesDir = join(dir, `images-${name}`);
-        this.api = { ...this.api, image: { source: "local-builds", path: this.imagesDir } };
-    }
-}
-
 describe("repave fleet on the real engine", () => {
-    const dir = mkdtempSync(join(tmpdir(), "repave-fleet-"));
     const names = ["fleet-1", "fleet-2", "fleet-3", "fleet-4", "fleet-5", "fleet-6"];
-    const members: FleetMember[] = [];
-    const auditFile = join(dir, "audit.jsonl");
-    const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        PATH: `${join(repoRoot, ".engine", "bin")}:${join(repoRoot, "node_modules", ".bin")}:${process.env["PATH"] ?? ""}`,
-        PULUMI_HOME: join(dir, ".pulumi-home"),
-        PULUMI_BACKEND_URL: `file://${join(dir, ".pulumi-state")}`,
-        PULUMI_CONFIG_PASSPHRASE: "repave-test-passphrase",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    };
-    const fleet = (args: string[]): Promise<RunResult> =>
-        collect(spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), ...args, "--cwd", dir], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    let project: FleetProject;
+    let dir: string;
+    let members: FleetMember[];
+    let auditFile: string;
+    const fleet = (args: string[]) => project.fleet(args);
     /** Runs a fleet command whose JSON summary goes to a file (stdout also carries it; stderr the progress). */
     const fleetJson = async (args: string[]): Promise<{ r: RunResult; summary: FleetSummary }> => {
         const out = join(dir, `summary-${Date.now()}.json`);
@@ -73,31 +51,14 @@ describe("repave fleet on the real engine", () => {
     };
 
     before(async () => {
-        for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
-        cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
-        cpSync(join(repoRoot, "policy"), join(dir, "policy"), { recursive: true }); // the model's shared constants (policy/model.ts)
-        symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
-        mkdirSync(join(dir, "stacks"));
-        mkdirSync(join(dir, ".pulumi-state"));
-        for (const name of names) {
-            const m = new FleetMember(dir, await freePort(), await freePort(), name);
-            cpSync(join(repoRoot, "images", "sample-api"), m.imagesDir, { recursive: true });
-            const init = await m.pulumi(["stack", "init", name]);
-            assert.equal(init.code, 0, init.out);
-            m.writeConfig();
-            members.push(m);
-        }
+        project = await createFleetProject("fleet", names);
+        ({ dir, members } = project);
+        auditFile = join(dir, "audit.jsonl");
         // A stack of another project's naming that no pattern below selects: selection must leave it alone.
         assert.equal((await members[0]!.pulumi(["stack", "init", "other"])).code, 0);
     });
 
-    after(async () => {
-        // Two at a time: each destroy stops the stack's processes (front door, generations).
-        for (let i = 0; i < members.length; i += 2) {
-            await Promise.all(members.slice(i, i + 2).map((m) => m.pulumi(["destroy", "--yes", "--skip-preview", "--stack", m.stack])));
-        }
-        rmSync(dir, { recursive: true, force: true });
-    });
+    after(async () => project && (await project.cleanup()));
 
     it("refuses a pattern matching no stack, naming the stacks there are", async () => {
         const r = await fleet(["run", "--stacks", "prod-*"]);
