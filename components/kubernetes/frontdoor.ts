@@ -76,6 +76,10 @@ export function createProductionRoute(
                     // kube-proxy's resync (I6). The preview Service keeps its await: a gate must not probe the
                     // generation the preview selected before.
                     "pulumi.com/skipAwait": "true",
+                    // A failed bake moves the selector back with a patch of its own (field manager repave-bake), which
+                    // then owns that field: the next switch must take it back, not fail on the conflict (the provider
+                    // applies without force by default).
+                    "pulumi.com/patchForce": "true",
                 },
             },
             spec: {

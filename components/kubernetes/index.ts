@@ -124,7 +124,8 @@ export class StatelessApi extends pulumi.ComponentResource<Facts> {
         if (spec.image.source !== "container") throw new Error("unreachable: validated above");
 
         // 1. Resolve the tag to a digest and pin it: the generation id is derived from it.
-        const image = await pinImage(resolver, spec.image.repository, spec.image.tag);
+        // `repave rollback` pins the digest a previous generation ran: a registry resolves a digest as it does a tag.
+        const image = await pinImage(resolver, spec.image.repository, spec.image.pinned?.replace(/^.*@/, "") ?? spec.image.tag);
         // The probe runner too, by digest (the project's own beside the API's image unless probeImage names one).
         const probeImage = await pinProbeImage(resolver, spec.image.repository, target.probeImage, `${name}.kubernetes`);
         const changeover = beginChangeover(spec, image.reference, { deployId, shape: generationShapeOf(spec, target, probeImage) });

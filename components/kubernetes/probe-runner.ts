@@ -79,7 +79,7 @@ async function bake(): Promise<ProbeReport> {
     const service = `/api/v1/namespaces/${required("REPAVE_NAMESPACE")}/services/${required("REPAVE_SERVICE")}`;
     const candidate = required("REPAVE_GENERATION");
     const select = (generation: string, why: string) =>
-        api("PATCH", service, { metadata: { annotations: { "repave.dev/gate-passed": generation, "repave.dev/bake": why } }, spec: { selector: { "repave.dev/generation": generation } } });
+        api("PATCH", `${service}?fieldManager=repave-bake`, { metadata: { annotations: { "repave.dev/gate-passed": generation, "repave.dev/bake": why } }, spec: { selector: { "repave.dev/generation": generation } } });
     const live = (await api("GET", service)) as { metadata?: { annotations?: Record<string, string> }; spec?: { selector?: Record<string, string> } };
     // The switch wrote it: the generation production served before this deploy (empty on a first deploy).
     const previous = live.metadata?.annotations?.["repave.dev/previous-generation"] || null;

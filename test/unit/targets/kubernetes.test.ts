@@ -274,6 +274,7 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
             // The provider's 10 s endpoints "settle" is skipped for production (the bake and the old pods' drain
             // cover kube-proxy), never for the preview (a gate must not probe what it selected before).
             assert.equal(meta(service).annotations?.["pulumi.com/skipAwait"], "true");
+            assert.equal(meta(service).annotations?.["pulumi.com/patchForce"], "true", "the switch takes the selector back from a failed bake's patch");
             assert.equal(meta(one(run, named("orders-preview-service"))).annotations?.["pulumi.com/skipAwait"], undefined);
         }
     });
