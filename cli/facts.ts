@@ -10,6 +10,8 @@ export interface ApiFacts {
     generation: string;
     previousGeneration: string | null;
     previousImageVersion: string | null;
+    /** The image served before the current one (components/image-ledger.ts), on every target; absent on stacks deployed before it. */
+    previousImage?: { id: string; version: string } | null;
     imageVersion: string;
     imageHash: string;
     imageCreatedAt: string;

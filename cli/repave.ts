@@ -30,7 +30,8 @@ commands:
              and no newer image waits. Refuses (exit 8) a deploy that would replace or delete part of a
              deployed front door, unless --allow-front-door-change.
   status     per API: generation, ages, certificate expiry. Exit 3 when anything is past policy.
-  rollback   redeploy the image the previous generation ran, as a new gated generation.
+  rollback   redeploy the image the previous generation ran, as a new gated generation, on every target
+             (local build, AMI, GCE image, container digest); --api to choose.
   recover    after an interrupted run: clear the stale lock, drop unknown pending creates, stop orphans.
              Refuses while the run holding the lock is alive (exit 4).
   report     one self-contained HTML page: per API ages against policy, certificate expiry, recent changeovers.
@@ -52,6 +53,7 @@ options:
   --policy-pack DIR        plan/run: a policy pack the update must pass (repeatable; e.g. the package's policy/)
   --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d
+  --api NAME               rollback: only this API (repeatable; default: every API with a previous image)
   --refresh                plan: read every resource from its provider first (drift shows in the plan);
                            status: a preview-only refresh first, drift is past policy (exit 3)
   --allow-front-door-change  run: deploy even if it replaces or deletes part of a front door (moving an
@@ -118,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
                 force: { type: "boolean" },
                 "allow-front-door-change": { type: "boolean" },
                 refresh: { type: "boolean" },
+                api: { type: "string", multiple: true },
                 "policy-pack": { type: "string", multiple: true },
                 help: { type: "boolean", short: "h" },
             },
@@ -196,7 +199,7 @@ async function main(argv: string[]): Promise<number> {
             return rows.some((r) => r.problems.length) ? exitCodes.attention : exitCodes.ok;
         }
         case "rollback": {
-            const targets = await rollbackTargets(await stack());
+            const targets = await rollbackTargets(await stack(), values.api ?? []);
             if (targets.length === 0) {
                 throw new Error(
                     "nothing to roll back to: no API records a previous image different from the one it runs. " +

@@ -2,6 +2,7 @@
 // before registering anything, and builds one StatelessApi per entry on the stack's target. This repository's
 // index.ts is three lines around it; so is a project that installs the package (see the README).
 import * as pulumi from "@pulumi/pulumi";
+import { ImageLedger, type LedgerImage } from "./image-ledger.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec } from "./spec.ts";
 import { StatelessApi as LocalStatelessApi } from "./local/index.ts";
 
@@ -19,14 +20,28 @@ function refuseBadConfig<T>(read: () => T): T {
 }
 
 /**
- * `repave rollback` pins an API to the image its previous generation ran (REPAVE_IMAGE_PINS={"api":"1.1.0"}): a
- * rollback is a new, gated generation of a known-good image - never a shortcut around the gate.
+ * `repave rollback` pins an API to the image its previous generation ran (REPAVE_IMAGE_PINS={"api":{"id":...,
+ * "version":...}}, as the API's image ledger recorded it; a plain string is a local build's version): a rollback is
+ * a new, gated generation of a known-good image - never a shortcut around the gate. Each target pins by what names
+ * one image immutably: a local build by version, an AMI by id, a GCE image by self-link, a container by digest.
  */
-function applyImagePins(specs: StatelessApiSpec[]): StatelessApiSpec[] {
-    const pins = JSON.parse(process.env["REPAVE_IMAGE_PINS"] ?? "{}") as Record<string, string>;
-    return specs.map((spec) =>
-        pins[spec.name] && spec.image.source === "local-builds" ? { ...spec, image: { ...spec.image, version: pins[spec.name] } } : spec,
-    );
+export function applyImagePins(specs: StatelessApiSpec[], pinsJson = process.env["REPAVE_IMAGE_PINS"]): StatelessApiSpec[] {
+    const pins = JSON.parse(pinsJson ?? "{}") as Record<string, string | LedgerImage>;
+    return specs.map((spec): StatelessApiSpec => {
+        const pin = pins[spec.name];
+        if (!pin) return spec;
+        const { id, version } = typeof pin === "string" ? { id: "", version: pin } : pin;
+        const image = spec.image;
+        switch (image.source) {
+            case "local-builds":
+                return { ...spec, image: { ...image, version } };
+            case "aws-ami":
+            case "gcp-image-family":
+            case "container":
+                if (!id) throw new pulumi.RunError(`REPAVE_IMAGE_PINS: ${spec.name} runs ${image.source} images, pinned by id; the pin names none`);
+                return { ...spec, image: { ...image, pinned: id } };
+        }
+    });
 }
 
 /** What every target reports per API, in one shape: `pulumi stack output endpoints` and the driver read it. */
@@ -36,6 +51,8 @@ export interface Endpoint {
     generation: pulumi.Output<string>;
     previousGeneration?: pulumi.Output<string | null>;
     previousImageVersion?: pulumi.Output<string | null>;
+    /** The image served before the current one, from the API's ImageLedger: what `repave rollback` pins. */
+    previousImage?: pulumi.Output<LedgerImage | null>;
     imageVersion: pulumi.Output<string>;
     imageHash: pulumi.Output<string>;
     imageCreatedAt: pulumi.Output<string>;
@@ -48,6 +65,8 @@ export interface Endpoint {
 }
 
 interface Deployed {
+    /** The API's component: what its image ledger waits for. */
+    component: pulumi.Resource;
     endpoint: Endpoint;
     credential: pulumi.Output<string>;
     caCertPem?: pulumi.Output<string | null>;
@@ -76,7 +95,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
                         capacity: api.capacity,
                         frontDoorUrn: api.frontDoorUrn,
                     };
-                    return [spec.name, { endpoint, credential: api.credential, caCertPem: api.caCertPem }];
+                    return [spec.name, { component: api, endpoint, credential: api.credential, caCertPem: api.caCertPem }];
                 }),
             );
         case "aws": {
@@ -85,7 +104,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
             return Object.fromEntries(
                 specs.map((spec) => {
                     const api = new AwsStatelessApi(spec.name, { spec, aws });
-                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificateArn), credential: pulumi.output("(in Secrets Manager)") }];
+                    return [spec.name, { component: api, endpoint: cloudEndpoint(api, api.imageName, api.certificateArn), credential: pulumi.output("(in Secrets Manager)") }];
                 }),
             );
         }
@@ -95,7 +114,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
             return Object.fromEntries(
                 specs.map((spec) => {
                     const api = new GcpStatelessApi(spec.name, { spec, gcp: gcp[spec.name]! });
-                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageName, api.certificate), credential: api.credential }];
+                    return [spec.name, { component: api, endpoint: cloudEndpoint(api, api.imageName, api.certificate), credential: api.credential }];
                 }),
             );
         }
@@ -105,7 +124,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
             return Object.fromEntries(
                 specs.map((spec) => {
                     const api = new KubernetesStatelessApi(spec.name, { spec, kubernetes: k8s[spec.name]! });
-                    return [spec.name, { endpoint: cloudEndpoint(api, api.imageId, api.certificate), credential: api.credential, caCertPem: api.caCertPem }];
+                    return [spec.name, { component: api, endpoint: cloudEndpoint(api, api.imageId, api.certificate), credential: api.credential, caCertPem: api.caCertPem }];
                 }),
             );
         }
@@ -154,6 +173,11 @@ export async function repaveProgram(config: pulumi.Config = new pulumi.Config("r
     });
     const specs = applyImagePins(refuseBadConfig(() => parseApiSpecs(config.getObject<unknown>("apis"))));
     const apis = await deploy(config, target, specs);
+    for (const [name, api] of Object.entries(apis)) {
+        // After the whole API (gate, switch, bake): a candidate that failed never becomes "previous".
+        const ledger = new ImageLedger(`${name}-image-ledger`, { current: pulumi.all([api.endpoint.imageHash, api.endpoint.imageVersion]).apply(([id, version]) => ({ id, version })) }, { dependsOn: [api.component] });
+        api.endpoint.previousImage = ledger.previous;
+    }
     return {
         endpoints: Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.endpoint])),
         credentials: pulumi.secret(Object.fromEntries(Object.entries(apis).map(([name, api]) => [name, api.credential]))),

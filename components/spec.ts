@@ -108,11 +108,25 @@ export const imageSourceSchema = z.discriminatedUnion("source", [
         ssmParameter: z.string().startsWith("/").optional(),
         owners: z.array(z.string()).optional(),
         namePattern: z.string().optional(),
+        /** One AMI by id, instead of the newest: set by `repave rollback` (REPAVE_IMAGE_PINS), not by hand. */
+        pinned: z.string().regex(/^ami-[0-9a-f]+$/).optional(),
     }),
     /** A GCE image family, pinned by self-link. */
-    z.strictObject({ source: z.literal("gcp-image-family"), family: z.string().min(1), project: z.string().min(1) }),
+    z.strictObject({
+        source: z.literal("gcp-image-family"),
+        family: z.string().min(1),
+        project: z.string().min(1),
+        /** One image by self-link or name, instead of the family's newest: set by `repave rollback`. */
+        pinned: z.string().min(1).optional(),
+    }),
     /** A container image tag, pinned by registry digest at deploy time. */
-    z.strictObject({ source: z.literal("container"), repository: z.string().min(1), tag: z.string().default("latest") }),
+    z.strictObject({
+        source: z.literal("container"),
+        repository: z.string().min(1),
+        tag: z.string().default("latest"),
+        /** One manifest by digest (`sha256:...`, or `repository@sha256:...`), instead of the tag's: set by `repave rollback`. */
+        pinned: z.string().regex(/(^|@)sha256:[0-9a-f]{64}$/).optional(),
+    }),
 ]);
 
 export const statelessApiSpecSchema = z.strictObject({

@@ -36,7 +36,11 @@ export async function resolveLatestAmi(source: AwsAmiSource, opts: pulumi.Invoke
 async function lookup(source: AwsAmiSource, opts: pulumi.InvokeOptions, now: Date): Promise<PinnedAmi> {
     let ami: aws.ec2.GetAmiResult;
     let from: string;
-    if (source.ssmParameter) {
+    if (source.pinned) {
+        // `repave rollback`: the AMI a previous generation ran, by id (deprecated ones included: it ran before).
+        from = `pinned ${source.pinned}`;
+        ami = await aws.ec2.getAmi({ ...(source.owners?.length ? { owners: source.owners } : {}), filters: [{ name: "image-id", values: [source.pinned] }], includeDeprecated: true }, opts);
+    } else if (source.ssmParameter) {
         from = source.ssmParameter;
         const parameter = await aws.ssm.getParameter({ name: source.ssmParameter }, opts);
         ami = await aws.ec2.getAmi(

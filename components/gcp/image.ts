@@ -12,8 +12,9 @@ export interface PinnedImage {
     createdAt: string;
 }
 
-export async function latestImageOfFamily(family: string, project: string, opts: pulumi.InvokeOptions): Promise<PinnedImage> {
-    const image = await gcp.compute.getImage({ family, project }, opts);
+export async function latestImageOfFamily(family: string, project: string, opts: pulumi.InvokeOptions, pinned?: string): Promise<PinnedImage> {
+    // `repave rollback` pins the image a previous generation ran (its self-link, or a name) instead of the newest.
+    const image = await gcp.compute.getImage(pinned ? { name: pinned.split("/").pop()!, project: /\/projects\/([^/]+)\//.exec(pinned)?.[1] ?? project } : { family, project }, opts);
     if (!image.selfLink) {
         throw new Error(`image family ${project}/${family} has no image (hint: check image.family and image.project, and that the family has a non-deprecated image)`);
     }
