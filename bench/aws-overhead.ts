@@ -12,6 +12,7 @@ import { StatelessApi, type AwsTargetArgs } from "../components/aws/index.ts";
 import { monitorCode } from "../components/aws/monitor.ts";
 import { GenerationCredential } from "../components/aws/providers.ts";
 import { Bake } from "../components/bake.ts";
+import { AfterSwitch, RunnerAccess } from "../components/temporary-access.ts";
 import { ProbeGate } from "../components/gate.ts";
 import { parseApiSpecs, type StatelessApiSpec } from "../components/spec.ts";
 
@@ -76,6 +77,11 @@ async function measure(build: () => void): Promise<{ ms: number; recorded: Recor
                     const message = "reading Secrets Manager Secret Version: couldn't find resource";
                     throw Object.assign(new Error(message), { details: `invocation of ${args.token} returned an error: ${message}` });
                 }
+                // Each subnet's zone (the component checks the instances' zones against the load balancer's).
+                if (args.token === "aws:ec2/getSubnet:getSubnet") {
+                    const id = String((args.inputs as Record<string, unknown>)["id"]);
+                    return { id, availabilityZone: `eu-west-1${id.endsWith("1") ? "a" : "b"}` };
+                }
                 return args.token === "aws:ssm/getParameter:getParameter"
                     ? { value: AMI }
                     : { id: AMI, name: "al2023-ami-2023.9.1-kernel-6.1-x86_64", creationDate: "2026-11-20T08:00:00.000Z", rootDeviceName: "/dev/xvda" };
@@ -134,6 +140,10 @@ function rawProgram(recorded: Recorded[]): () => void {
                 return new GenerationCredential(r.name, inputs as never);
             case "pulumi-nodejs:dynamic/repave:Bake":
                 return new Bake(r.name, inputs as never);
+            case "pulumi-nodejs:dynamic/repave:RunnerAccess":
+                return new RunnerAccess(r.name, inputs as never);
+            case "pulumi-nodejs:dynamic/repave:AfterSwitch":
+                return new AfterSwitch(r.name, inputs as never);
             case "aws:lambda/function:Function": {
                 const code = monitorCode({ positive: spec.probes.positive, negative: spec.probes.negative });
                 const archive = new pulumi.asset.AssetArchive(Object.fromEntries(Object.entries(code).map(([f, t]) => [f, new pulumi.asset.StringAsset(t)])));
@@ -150,6 +160,7 @@ function rawProgram(recorded: Recorded[]): () => void {
             void aws.ssm
                 .getParameter({ name: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" })
                 .then((p) => aws.ec2.getAmi({ filters: [{ name: "image-id", values: [p.value] }], includeDeprecated: true }))
+                .then(() => Promise.all((awsArgs.subnetIds as string[]).map((id) => aws.ec2.getSubnet({ id }))))
                 // The same lookups as the component: the AMI, then what callers hold (the API secret's AWSCURRENT).
                 .then(() => aws.secretsmanager.getSecretVersion({ secretId: `${spec.name}-credential`, versionStage: "AWSCURRENT" }).catch(() => null))
                 .then(() => own.forEach((r) => register(spec, r)));

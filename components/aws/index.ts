@@ -23,6 +23,7 @@ import { createCredential, createCredentialStore, graceCredential, promoteCreden
 import { certificateValidationRecords, createFrontDoor, productionListener, stableTags, testListener } from "./frontDoor.ts";
 import { createAutoScalingGroup, createCertificate, createCompute, createListenerCertificate, validateCertificate } from "./generation.ts";
 import { resolveLatestAmi } from "./image.ts";
+import { checkSubnetZones } from "./network.ts";
 import { createMonitor } from "./monitor.ts";
 import { AWS_NAME_MAX } from "./names.ts";
 import { Bake } from "../bake.ts";
@@ -173,6 +174,8 @@ export class StatelessApi extends pulumi.ComponentResource<Changed> {
         // 1. The latest patched AMI, pinned by id. The generation id hashes it, with the AWS-only settings of the
         //    instances (generationPin): a new image or a new instance type is a new generation, never an update.
         const ami = await resolveLatestAmi(target.image, { parent: this });
+        // Before anything is registered: instances in a zone the load balancer does not serve never get traffic.
+        await checkSubnetZones(target, { parent: this });
         const changeover = beginChangeover(spec, generationPin(ami.id, target), { deployId, scoped: true });
 
         // Front door: created once, updated in place, never replaced by a repave (I4).

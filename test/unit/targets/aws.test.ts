@@ -13,7 +13,9 @@ import { pathToFileURL } from "node:url";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parseAwsTargetArgs, StatelessApi, type AwsTargetArgs } from "../../../components/aws/index.ts";
+import { validateAwsTarget } from "../../../components/aws/args.ts";
 import { userData } from "../../../components/aws/generation.ts";
+import { checkSubnetZones } from "../../../components/aws/network.ts";
 import { monitorCode } from "../../../components/aws/monitor.ts";
 import { frontDoorRoleType, isFrontDoorUrn } from "../../../components/roles.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec, type StatelessApiSpecInput } from "../../../components/spec.ts";
@@ -182,6 +184,9 @@ function awsOutputs({ type, name, inputs }: { type: string; name: string; inputs
 }
 
 /** Image lookups: deploy n finds AMIS[n]; an SSM public parameter names it, getAmi describes it. */
+/** Availability Zones of the test subnets by their last digit: ...11 in eu-west-1a, ...22 in eu-west-1b, ...33 in eu-west-1c. */
+const ZONES: Record<string, string> = { "1": "a", "2": "b", "3": "c" };
+
 function imageLookups(ami: string, calls: string[] = []): MockOptions["call"] {
     return (token, inputs) => {
         if (token === "aws:secretsmanager/getSecretVersion:getSecretVersion") {
@@ -191,6 +196,8 @@ function imageLookups(ami: string, calls: string[] = []): MockOptions["call"] {
                 throw providerError(token, (err as Error).message);
             }
         }
+        // Each subnet's zone (EC2 DescribeSubnets through the provider's getSubnet): the last digit picks it here.
+        if (token === "aws:ec2/getSubnet:getSubnet") return { id: inputs["id"], availabilityZone: `eu-west-1${ZONES[String(inputs["id"]).slice(-1)] ?? "a"}` };
         calls.push(token);
         if (token === "aws:ssm/getParameter:getParameter") return { name: inputs["name"], type: "String", value: ami };
         if (token === "aws:ec2/getAmi:getAmi") {
@@ -756,6 +763,25 @@ describe("aws target: the credential is fetched on every start (issue #13 item 1
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("aws target: instance subnets in zones the load balancer serves (issue #13 item 12)", () => {
+    // The check the component awaits right after the image lookup, before it registers anything.
+    const check = async (aws: AwsTargetArgs): Promise<unknown> => {
+        await runWithMocks(() => undefined, { outputs: awsOutputs, call: imageLookups(AMIS[0]) });
+        return checkSubnetZones(validateAwsTarget(spec, aws), {}).then(() => null, (err: unknown) => err);
+    };
+
+    it("refuses instance subnets in a zone without a load balancer subnet: they would never get traffic", async () => {
+        const error = await check({ ...awsArgs, instanceSubnetIds: ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60733"] });
+        assert.ok(error instanceof SpecError, String(error));
+        assert.match(error.message, /orders\.aws\.instanceSubnetIds\[1\]: subnet-0a1b2c3d4e5f60733 is in eu-west-1c, where the load balancer has no subnet.*hint: add a subnet of eu-west-1c/);
+    });
+
+    it("refuses load balancer subnets all in one zone, and accepts instances in the zones it serves", async () => {
+        assert.match(String(await check({ ...awsArgs, subnetIds: ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60781"] })), /orders\.aws\.subnetIds: all in eu-west-1a: a load balancer needs subnets in at least two Availability Zones/);
+        assert.equal(await check({ ...awsArgs, instanceSubnetIds: ["subnet-0a1b2c3d4e5f60722"] }), null);
     });
 });
 
