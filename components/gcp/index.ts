@@ -66,6 +66,15 @@ interface Facts {
 /** Checks spec and args together; every problem by path, before any resource is registered (I7). */
 function validate(name: string, args: StatelessApiArgs): GcpArgs {
     const checked = checkGcpArgs(args.spec, args.gcp, { spec: `${name}.spec`, args: `${name}.gcp` });
+    // An alert nobody receives is no monitor: a protected (production) front door must name who is told; any other
+    // stack is reminded on every deploy.
+    if (checked.args && checked.args.notificationChannels.length === 0) {
+        if (args.protectFrontDoor) {
+            checked.problems.push(`${name}.gcp.notificationChannels: empty on a protected front door: the production probe's alert would notify nobody (hint: list channel ids from \`gcloud beta monitoring channels list\`)`);
+        } else {
+            void pulumi.log.warn(`${name}.gcp.notificationChannels is empty: the alert policy on the production probe notifies nobody`);
+        }
+    }
     if (checked.problems.length > 0 || !checked.args) throw new SpecError(checked.problems);
     return checked.args;
 }

@@ -637,8 +637,22 @@ describe("gcp target: the generation id covers every setting that shapes a gener
 describe("gcp target: protectFrontDoor (issue #13 item 12)", () => {
     it("protects the front door, the stable secret and the monitor, and nothing a repave replaces", async () => {
         freshProject();
-        const run = await deploy(1, spec, "deploy-protect", "test", gcpArgs, false, true);
+        const run = await deploy(1, spec, "deploy-protect", "test", { ...gcpArgs, notificationChannels: [`projects/${project}/notificationChannels/42`] }, false, true);
         assertOnlyFrontDoorProtected(run, (r) => isFrontDoor(r) || r.name === "orders-credential-store");
+    });
+
+    it("a protected (production) front door must name who its alert notifies", async () => {
+        let error: unknown;
+        const registered = await runWithMocks(() => {
+            try {
+                new StatelessApi("orders", { spec, gcp: gcpArgs, protectFrontDoor: true });
+            } catch (err) {
+                error = err;
+            }
+        });
+        assert.ok(error instanceof SpecError, String(error));
+        assert.match(error.message, /orders\.gcp\.notificationChannels: empty on a protected front door: the production probe's alert would notify nobody \(hint: /);
+        assert.deepEqual(registered, []);
     });
 
     it("protects nothing unless asked", async () => {
