@@ -7,13 +7,14 @@
 // recover refuses, whatever it is told (clearing it would let a second update race the first, and stopping
 // "orphans" would stop the candidate the live run is creating). A lock it cannot judge - another machine's, or a
 // backend whose locks it cannot read (Pulumi Cloud, object stores) - needs --force, and recover says what that does.
-import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
+import type { ImportResource, LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { reapGenerations } from "../components/local/changeover.ts";
 import { DriverError, exitCodes } from "./errors.ts";
 import { deleteObjects, killedRunObjects, type orphanedObjects } from "./kubernetes-orphans.ts";
+import { describeDisposition, pendingCreates, providerUrn, type PendingCreate } from "./pending-creates.ts";
 
 export interface RecoverReport {
     /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
@@ -23,6 +24,39 @@ export interface RecoverReport {
     reapedGenerations: string[];
     /** Kubernetes objects the killed run's pending creates had made, deleted from the cluster (cli/kubernetes-orphans.ts). */
     deletedObjects: string[];
+    /** What became of each pending create, one line each (cli/pending-creates.ts): imported, deleted, stopped, nothing, or LEFT. */
+    pendingCreates: string[];
+}
+
+/**
+ * Adopts the pending creates whose id is known into state, so no later update loses them. One that replaces a
+ * resource still in state (same URN: the live generation's) is imported under `<name>-orphaned-by-kill`, which
+ * the program does not declare: the next update deletes it. Returns each create with whether it was imported.
+ */
+export async function importPendingCreates(stack: Stack, creates: PendingCreate[], inState: Set<string>): Promise<Array<PendingCreate & { imported?: boolean; error?: string }>> {
+    const imports = creates.filter((c): c is PendingCreate & { action: "import"; id: string } => c.action === "import");
+    if (imports.length === 0) return creates;
+    const nameTable: Record<string, string> = {};
+    const resources = imports.map((c, i): ImportResource => {
+        const resource: ImportResource = { type: c.type, name: inState.has(c.urn) ? `${c.name}-orphaned-by-kill` : c.name, id: c.id };
+        if (c.parent) {
+            nameTable[`parent${i}`] = c.parent;
+            resource.parent = `parent${i}`;
+        }
+        if (c.provider) {
+            nameTable[`provider${i}`] = providerUrn(c.provider);
+            resource.provider = `provider${i}`;
+        }
+        return resource;
+    });
+    let error: string | undefined;
+    try {
+        await stack.import({ resources, nameTable, protect: false, generateCode: false, onOutput: () => undefined });
+    } catch (err) {
+        const message = (err as Error).message;
+        error = (message.split("\n").find((l) => /error: /.test(l))?.replace(/^.*?error: /, "") ?? message).slice(0, 300);
+    }
+    return creates.map((c) => (c.action === "import" ? { ...c, ...(error ? { imported: false, error } : { imported: true }) } : c));
 }
 
 /** What the DIY backend writes into `.pulumi/locks/<org>/<project>/<stack>/<id>.json` (pkg/backend/diy/lock.go). */
@@ -161,11 +195,15 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     const before = await stack.exportStack();
     const pending = (before.deployment as { pending_operations?: Parameters<typeof orphanedObjects>[0] }).pending_operations ?? [];
     const pendingOperations = pending.length;
+    const creates = pendingCreates(pending);
     // Before the pending creates are cleared: afterwards nothing would ever name the objects they made.
     const deletedObjects = deleteObjects(killedRunObjects(pending, (before.deployment as { resources?: Parameters<typeof orphanedObjects>[1] }).resources ?? []));
     if (pendingOperations > 0) {
         await stack.refresh({ clearPendingCreates: true, onOutput: () => undefined });
     }
+    const cleared = ((await stack.exportStack()).deployment as { resources?: Array<{ urn: string }> }).resources ?? [];
+    // Cleared from the checkpoint, then adopted back where the cloud's id is known: never dropped silently.
+    const handled = await importPendingCreates(stack, creates, new Set(cleared.map((r) => r.urn)));
     const state = (await stack.exportStack()).deployment as {
         resources?: Array<{ type: string; outputs?: Record<string, unknown> }>;
     };
@@ -180,5 +218,5 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     for (const dir of stateDirs) {
         reapedGenerations.push(...(await reapGenerations(dir, (generation) => !known.has(generation))));
     }
-    return { repairedMetadata: options.repairedMetadata ?? [], lockCleared, pendingOperations, reapedGenerations, deletedObjects };
+    return { repairedMetadata: options.repairedMetadata ?? [], lockCleared, pendingOperations, reapedGenerations, deletedObjects, pendingCreates: handled.map(describeDisposition) };
 }

@@ -225,6 +225,14 @@ async function main(argv: string[]): Promise<number> {
                     `${report.deletedObjects.length} orphaned Kubernetes object(s) deleted${report.deletedObjects.length ? ` (${report.deletedObjects.join(", ")})` : ""}. ` +
                     `Now run the update again.`,
             );
+            // What became of each pending create, one line each: a cloud object recover could not adopt or delete
+            // needs a person (exit 3), it is never dropped silently.
+            for (const line of report.pendingCreates) console.error(`  pending create ${line}`);
+            const left = report.pendingCreates.filter((l) => /: LEFT - |: NOT imported/.test(l));
+            if (left.length > 0) {
+                console.error(`repave: ${left.length} pending create(s) may exist outside the state: see above before the next run`);
+                return exitCodes.attention;
+            }
             return exitCodes.ok;
         }
         case "engine": {
