@@ -4,7 +4,7 @@
 // comes back when it passes; a crash loop is given up on and reported, and the engine's repair brings it back; a
 // generation whose every process was killed comes back on the ports the front door still routes to.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -92,7 +92,8 @@ describe("repair: supervisor restarts, active health checks, a generation brough
         } finally {
             const report = await load.stop();
             assert.ok(report.requests > 50, `load ran (${report.requests} requests)`);
-            assert.equal(report.failed, 0, `the steady client: ${JSON.stringify(report)}`);
+            const log = readFileSync(join(frontDoor.stateDir, "frontdoor.log"), "utf8").split("\n").filter((l) => / for GET /.test(l)).slice(0, 5).join("\n");
+            assert.equal(report.failed, 0, `the steady client: ${JSON.stringify(report)}\n${log}`);
         }
     });
 
@@ -151,12 +152,17 @@ describe("repair: supervisor restarts, active health checks, a generation brough
 
     it("a port taken meanwhile: repair falls back to a free one (the gate and switch then move the route)", async () => {
         const g = generation;
-        for (const pid of [g.supervisor!, ...instances(g).map((i) => i.pid)]) process.kill(pid, "SIGKILL");
-        await waitFor("everything dead", () => !changeover.generationAlive(g), 3000);
+        const all = [g.supervisor!, ...instances(g).map((i) => i.pid)];
+        for (const pid of all) process.kill(pid, "SIGKILL");
+        await waitFor("everything dead", () => !changeover.generationAlive(g) && all.every((pid) => !isOurs(pid, marker(g))), 3000);
         const { createServer } = await import("node:net");
         const squatter = createServer();
         const taken = Number(g.backends[0]!.split(":")[1]);
-        await new Promise<void>((r) => squatter.listen(taken, "127.0.0.1", () => r()));
+        // The dead instance's port is free once the kernel has closed its socket: take it as soon as it is.
+        await waitFor("the dead instance's port free to take", () => new Promise<boolean>((r) => {
+            squatter.once("error", () => r(false));
+            squatter.listen(taken, "127.0.0.1", () => r(true));
+        }), 3000);
         try {
             const repaired = await changeover.repairGeneration(g, inputsOf(g));
             assert.notEqual(repaired.backends[0], g.backends[0]);
@@ -166,6 +172,43 @@ describe("repair: supervisor restarts, active health checks, a generation brough
             for (let i = 0; i < 6; i++) assert.equal(await call(), 200);
         } finally {
             squatter.close();
+        }
+    });
+
+    it("a request that kills its backend is replayed once at most: it takes down two instances, never three", async () => {
+        // A build whose /v1/crash exits the process before answering: the poison request.
+        const source = join(dir, "poison-src");
+        cpSync(join(repoRoot, "images", "sample-api", "1.1.0"), source, { recursive: true });
+        const server = join(source, "server.mjs");
+        writeFileSync(server, readFileSync(server, "utf8").replace("function handle(req, res) {", "function handle(req, res) {\n  if (req.url === \"/v1/crash\") process.exit(1);"));
+        const image = buildImage(source, join(dir, "builds"));
+        const poison = await changeover.createGeneration({
+            ...inputsOf(generation), generation: "gpoison", imageDir: image.dir, imageEntry: image.entry, imageHash: image.hash, capacity: 3,
+        });
+        try {
+            await client.setRoute("test", routeOf(poison));
+            const call = (path: string) =>
+                new Promise<number | undefined>((resolve) => {
+                    const socket = tls.connect({ host: "127.0.0.1", port: frontDoor.testPort, servername: "localhost", ca: ca.certPem }, () =>
+                        socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${poison.credential}\r\nConnection: close\r\n\r\n`));
+                    let out = "";
+                    socket.setTimeout(3000, () => socket.destroy());
+                    socket.on("data", (d: Buffer) => (out += d.toString("latin1")));
+                    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1]) || undefined));
+                    socket.on("error", () => undefined);
+                });
+            // Warm the front door's pool: every backend has an idle keep-alive connection, so the poison request
+            // goes out on a reused one and its reset looks like the keep-alive race.
+            for (let i = 0; i < 9; i++) assert.equal(await call("/v1/hello"), 200);
+            const before = instances(poison).map((i) => i.pid);
+            const status = await call("/v1/crash");
+            assert.ok(status === 502, `the poison request answered ${status}`);
+            await sleep(300);
+            const died = instances(poison).filter((i, n) => i.restarts > 0 || i.pid !== before[n]).length;
+            assert.ok(died >= 1 && died <= 2, `${died} instances died of one request`);
+        } finally {
+            await client.clearRoute("test");
+            await changeover.retireGeneration(poison, frontDoor.adminToken);
         }
     });
 

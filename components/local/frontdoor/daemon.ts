@@ -244,6 +244,7 @@ function main(): void {
         // was reset before any answer (below): a request that broke a fresh connection is not handed on.
         const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
         const tried = new Set<string>();
+        let replayed = false;
         const attempt = (triesLeft: number) => {
             // A retry goes to a backend this request has not tried yet (other requests move the cursor meanwhile).
             const rotation = inRotation(route.backends);
@@ -283,13 +284,17 @@ function main(): void {
                 if (err.code === "ECONNREFUSED") markDown(backend);
                 if (res.headersSent) {
                     res.destroy(err);
-                } else if ((!sent || (upstream.reusedSocket && err.code === "ECONNRESET")) && !hasBody && triesLeft > 1 && !res.destroyed) {
-                    // Also retried: a reset, before any answer, of a pooled keep-alive connection - the backend
-                    // closed it or died (the race Node documents for `reusedSocket`). On another backend, for
-                    // a request without a body only; a fresh connection that breaks is never retried.
+                } else if ((!sent || (upstream.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE") && !replayed)) && !hasBody && triesLeft > 1 && !res.destroyed) {
+                    // Also retried, once: a reset, before any answer, of a pooled keep-alive connection - the backend
+                    // closed it or died (the race Node documents for `reusedSocket`). On another backend, for a
+                    // request without a body only; a fresh connection that breaks is never retried. Once: a request
+                    // that itself kills backends takes down two at most, and their supervisors restart them.
+                    if (sent) replayed = true;
                     attempt(triesLeft - 1);
                 } else if (!res.destroyed) {
                     const status = err.code === "ETIMEDOUT" ? 504 : 502;
+                    // Every answer of the front door's own making is logged: a failed request is never silent.
+                    console.error(`front door: ${status} for ${req.method} on ${gen} via ${backend} (${err.code ?? err.message}; ${sent ? "sent" : "not sent"}, ${upstream.reusedSocket ? "reused" : "fresh"} connection)`);
                     res.writeHead(status, { "content-type": "text/plain" }).end(`${status === 504 ? "gateway timeout" : "bad gateway"} (${err.code ?? err.message})\n`);
                 }
             });
