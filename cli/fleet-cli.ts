@@ -25,12 +25,13 @@ export const fleetUsage = `fleet: the same commands over many stacks (one summar
   --at TIME            status/report: measure ages at this time (ISO 8601; default now), e.g. to see what will be
                        past policy next Monday, or to compare a report with a status taken at the same instant
   --format text|md|json, --out FILE, --audit-file FILE, --if-older-than, --max-age, --max-image-age,
-  --min-cert-validity, --policy-pack, --verbose: as for one stack. report reads the changeovers from --audit-file.
+  --min-cert-validity, --policy-pack, --verbose, --refresh (plan, status), --allow-front-door-change (run): as for
+  one stack. report reads the changeovers from --audit-file.
 
   run: a failed stack lets the running stacks of its wave finish and starts nothing more; the summary names the
   stacks left untouched. A stack locked by another update is skipped, with a line saying so (exit 4 if nothing
-  failed). Exit: the first failure's own code (6: a gate failed), else 130 cancelled, else 4 locked, else 0
-  (plan: 2 when a stack would repave; status: 3 when a stack is past policy).`;
+  failed). Exit: the first failure's own code (6: a gate failed, 8: a front-door change), else 130 cancelled,
+  else 4 locked, else 0 (plan: 2 when a stack would repave; status: 3 when a stack is past policy).`;
 
 const fleetFlags = ["--stacks", "--canary", "--wave-size", "--concurrency", "--at"];
 
@@ -89,6 +90,8 @@ function parse(argv: string[]) {
                 concurrency: { type: "string", default: "2" },
                 at: { type: "string" },
                 verbose: { type: "boolean", short: "v" },
+                refresh: { type: "boolean" },
+                "allow-front-door-change": { type: "boolean" },
                 help: { type: "boolean", short: "h" },
             },
         });
@@ -109,6 +112,8 @@ export async function fleetMain(argv: string[]): Promise<number> {
     const format = values.format as SummaryFormat;
     if (!["text", "md", "json"].includes(format)) throw new FleetUsageError(`--format: "${values.format}" is not one of text, md, json`);
     if (values["if-older-than"] && command !== "run") throw new FleetUsageError("--if-older-than is for run");
+    if (values["allow-front-door-change"] && command !== "run") throw new FleetUsageError("--allow-front-door-change is for run");
+    if (values.refresh && command !== "plan" && command !== "status") throw new FleetUsageError("--refresh is for plan and status");
     let at: Date | undefined;
     if (values.at !== undefined) {
         if (command !== "status" && command !== "report") throw new FleetUsageError("--at is for status and report");
@@ -151,6 +156,8 @@ export async function fleetMain(argv: string[]): Promise<number> {
             verbose: values.verbose ?? false,
             policy,
             at,
+            refresh: values.refresh ?? false,
+            allowFrontDoorChange: values["allow-front-door-change"] ?? false,
         }),
     });
     const text = renderFleet(summary, format);

@@ -8,8 +8,8 @@ import { liveFacts, type ApiFacts } from "./facts.ts";
 import { StackFailure, type FleetCommand, type StackReport, type StackRunner } from "./fleet.ts";
 import { plan } from "./plan.ts";
 import { ChangeoverProgress } from "./progress.ts";
-import { CancelledError, run } from "./run.ts";
-import { statusOf, type StatusPolicy } from "./status.ts";
+import { CancelledError, frontDoorChangeLines, run } from "./run.ts";
+import { driftOf, statusOf, type StatusPolicy } from "./status.ts";
 import { openStack } from "./workspace.ts";
 
 export interface RunnerOptions {
@@ -19,6 +19,10 @@ export interface RunnerOptions {
     policyPacks: string[];
     verbose: boolean;
     policy: StatusPolicy;
+    /** plan: read every resource from its provider first; status: a preview-only refresh, drift is past policy. */
+    refresh?: boolean;
+    /** run: deploy even when it replaces or deletes part of a front door (`--allow-front-door-change`). */
+    allowFrontDoorChange?: boolean;
     /** Ages are measured at this time (status: `--at`); default now. */
     at?: Date | undefined;
     write?: (text: string) => void;
@@ -47,20 +51,26 @@ export function stackRunner(command: FleetCommand, options: RunnerOptions): Stac
                         policyPacks: options.policyPacks,
                         onEvent: progress.onEvent,
                         onOutput: options.verbose ? prefixed(name, write) : undefined,
+                        allowFrontDoorChange: options.allowFrontDoorChange ?? false,
                     });
                     const apis = outcome.after.map((f) => ({ api: f.api, before: outcome.before.find((b) => b.api === f.api)?.generation ?? null, after: f.generation }));
                     return { result: outcome.skipped ? "fresh" : "repaved", apis, gate: outcome.skipped ? "n/a" : "passed", message: outcome.reason };
                 }
                 case "plan": {
-                    const p = await plan(stack, signal, options.policyPacks);
+                    const p = await plan(stack, signal, options.policyPacks, options.refresh ?? false);
                     for (const a of p.apis) {
-                        audit.write("plan", "ok", { api: a.api, generation: a.liveGeneration, details: { repave: a.repave, candidate: a.candidateGeneration, image: a.image, frontDoorKept: a.frontDoorKept } });
+                        audit.write("plan", "ok", { api: a.api, generation: a.liveGeneration, details: { repave: a.repave, candidate: a.candidateGeneration, image: a.image, frontDoorKept: a.frontDoorKept, frontDoorChanges: a.frontDoorChanges } });
+                    }
+                    if (p.frontDoorChanged) {
+                        // As for one stack: exit 8, which `repave run` would refuse without --allow-front-door-change.
+                        throw new DriverError(`repave plan: this deploy would replace or delete part of the front door (I4): ${frontDoorChangeLines(p).join("; ")}`, exitCodes.frontDoorChange);
                     }
                     const apis = p.apis.map((a) => ({ api: a.api, before: a.liveGeneration, after: a.candidateGeneration, image: a.image.changed ? a.image.to : null }));
                     return { result: p.repave ? "repave-pending" : "no-repave", apis, gate: "n/a", message: p.repave ? "the next deploy repaves" : "no repave", data: p };
                 }
                 case "status": {
-                    const rows = statusOf(await liveFacts(stack), options.policy, options.at);
+                    const drift = options.refresh ? await driftOf(stack, signal) : {};
+                    const rows = statusOf(await liveFacts(stack), options.policy, options.at ?? new Date(), drift);
                     if (rows.length === 0) throw new DriverError(`stack ${name} serves no API yet (hint: repave run)`, exitCodes.failed);
                     for (const r of rows) audit.write("status", r.problems.length ? "attention" : "ok", { api: r.api, generation: r.generation, durationSeconds: null, details: { problems: r.problems, ages: r.seconds } });
                     const attention = rows.some((r) => r.problems.length);

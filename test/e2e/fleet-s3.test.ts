@@ -73,8 +73,8 @@ describe("repave fleet with state in an S3-compatible bucket (versitygw)", () =>
         assert.equal((await project.members[1]!.hello()).generation, before, "the locked stack untouched");
     });
 
-    it("plan, status and report read the fleet from the bucket", async () => {
-        const plan = await summaryOf(["plan", "--stacks", "s3-*"]);
+    it("plan (with a refresh), status and report read the fleet from the bucket", async () => {
+        const plan = await summaryOf(["plan", "--stacks", "s3-*", "--refresh"]);
         assert.equal(plan.r.code, 2, plan.r.out); // every-deploy policy: the next deploy repaves
         assert.deepEqual(plan.summary.stacks.map((s) => s.result), ["repave-pending", "repave-pending", "repave-pending"]);
         const status = await summaryOf(["status", "--stacks", "s3-*", "--min-cert-validity", "1d"]);
