@@ -102,8 +102,8 @@ suite("kubernetes: a build that fails after the switch (bake with switch-back)",
         assert.equal(served.status, 200);
         assert.equal(served.generation, live.generation);
         // No promotion: the stable Secret callers and the monitor read still holds the credential production accepts.
-        const current = kubectl(["-n", stack.namespace, "get", "secret", "hello-credential", "-o", "jsonpath={.data.current}"]).out;
-        assert.equal(Buffer.from(current, "base64").toString("utf8"), credential, "no promotion: `current` is still the previous generation's credential");
+        const held = kubectl(["-n", stack.namespace, "get", "secret", "hello-credential", "-o", "jsonpath={.data.current}"]).out;
+        assert.equal(Buffer.from(held, "base64").toString("utf8"), credential, "no promotion: `current` is still the previous generation's credential");
 
         // A good build behind the tag: the rerun converges under load (its switch moves the selector again).
         await registry.addLayer(name, "1.1.0", stack.namespaceTag(), { "app/server.mjs": readFileSync(join(repoRoot, "images/sample-api/1.1.0/server.mjs"), "utf8"), "app/build.txt": "good\n" });
