@@ -198,6 +198,8 @@ function imageLookups(ami: string, calls: string[] = []): MockOptions["call"] {
         }
         // Each subnet's zone (EC2 DescribeSubnets through the provider's getSubnet): the last digit picks it here.
         if (token === "aws:ec2/getSubnet:getSubnet") return { id: inputs["id"], availabilityZone: `eu-west-1${ZONES[String(inputs["id"]).slice(-1)] ?? "a"}` };
+        // The partition of ARNs built in the program (STS GetCallerIdentity's partition through the provider).
+        if (token === "aws:index/getPartition:getPartition") return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
         calls.push(token);
         if (token === "aws:ssm/getParameter:getParameter") return { name: inputs["name"], type: "String", value: ami };
         if (token === "aws:ec2/getAmi:getAmi") {
@@ -782,6 +784,51 @@ describe("aws target: instance subnets in zones the load balancer serves (issue 
     it("refuses load balancer subnets all in one zone, and accepts instances in the zones it serves", async () => {
         assert.match(String(await check({ ...awsArgs, subnetIds: ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60781"] })), /orders\.aws\.subnetIds: all in eu-west-1a: a load balancer needs subnets in at least two Availability Zones/);
         assert.equal(await check({ ...awsArgs, instanceSubnetIds: ["subnet-0a1b2c3d4e5f60722"] }), null);
+    });
+});
+
+describe("aws target: the deploying identity's policy (components/aws/deploy-policy.json)", () => {
+    // What creating each registered type asks AWS for (the provider's create call, as named in the Service
+    // Authorization Reference), and what the deploy calls besides: its lookups and its CLI steps.
+    const createdBy: Record<string, string[]> = {
+        [T.alb]: ["elasticloadbalancing:CreateLoadBalancer"],
+        [T.targetGroup]: ["elasticloadbalancing:CreateTargetGroup"],
+        [T.listener]: ["elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener"],
+        "aws:lb/listenerCertificate:ListenerCertificate": ["elasticloadbalancing:AddListenerCertificates"],
+        [T.securityGroup]: ["ec2:CreateSecurityGroup"],
+        [T.ingress]: ["ec2:AuthorizeSecurityGroupIngress"],
+        [T.egress]: ["ec2:AuthorizeSecurityGroupEgress"],
+        [T.launchTemplate]: ["ec2:CreateLaunchTemplate", "ec2:RunInstances"],
+        [T.asg]: ["autoscaling:CreateAutoScalingGroup"],
+        [T.certificate]: ["acm:RequestCertificate"],
+        [T.validation]: ["acm:DescribeCertificate"],
+        [T.record]: ["route53:ChangeResourceRecordSets"],
+        [T.role]: ["iam:CreateRole", "iam:PassRole"],
+        [T.rolePolicy]: ["iam:PutRolePolicy"],
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["iam:AttachRolePolicy"],
+        [T.instanceProfile]: ["iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"],
+        "aws:secretsmanager/secret:Secret": ["secretsmanager:CreateSecret"],
+        "aws:secretsmanager/secretVersion:SecretVersion": ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+        [T.lambda]: ["lambda:CreateFunction"],
+        "aws:lambda/permission:Permission": ["lambda:AddPermission"],
+        "aws:cloudwatch/eventRule:EventRule": ["events:PutRule"],
+        "aws:cloudwatch/eventTarget:EventTarget": ["events:PutTargets"],
+        "aws:cloudwatch/logGroup:LogGroup": ["logs:CreateLogGroup"],
+        [T.alarm]: ["cloudwatch:PutMetricAlarm"],
+    };
+    const alsoCalled = ["ssm:GetParameter", "ec2:DescribeImages", "ec2:DescribeSubnets", "secretsmanager:GetSecretValue", "ec2:RevokeSecurityGroupIngress"];
+    const policy = JSON.parse(readFileSync(new URL("../../../components/aws/deploy-policy.json", import.meta.url), "utf8")) as { Statement: { Effect: string; Action: string | string[] }[] };
+    const allowed = policy.Statement.filter((st) => st.Effect === "Allow").flatMap((st) => [st.Action].flat());
+    const allows = (action: string) => allowed.some((a) => a === action || (a.endsWith("*") && action.startsWith(a.slice(0, -1))));
+
+    it("allows every call a deploy makes, for every AWS resource type it registers (VPC monitor and runner access included)", async () => {
+        const { testListenerCidrs: _c, ...defaults } = awsArgs;
+        const runs = [(await deploy(0, spec, "deploy-policy", { ...defaults, clientCidrs: ["10.0.0.0/8"] })).run, (await deploy(0, spec, "deploy-policy-ssm", { ...awsArgs, ssmSessionManager: true })).run];
+        const types = [...new Set(runs.flat().filter((r) => r.type.startsWith("aws:")).map((r) => r.type))];
+        const unmapped = types.filter((t) => !createdBy[t]);
+        assert.deepEqual(unmapped, [], "a resource type the policy table does not know: add what creating it calls, and allow it");
+        const missing = [...types.flatMap((t) => createdBy[t]!), ...alsoCalled].filter((a) => !allows(a));
+        assert.deepEqual(missing, [], "the deploy policy lacks these");
     });
 });
 

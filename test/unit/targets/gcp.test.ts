@@ -3,6 +3,7 @@
 // access, certificates moving without being replaced under a proxy, the monitor, and bad config refused.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { SpecError, parseApiSpecs, type StatelessApiSpecInput } from "../../../components/spec.ts";
@@ -658,6 +659,49 @@ describe("gcp target: protectFrontDoor (issue #13 item 12)", () => {
     it("protects nothing unless asked", async () => {
         freshProject();
         assert.deepEqual((await deploy(1)).filter((r) => r.protect).map((r) => r.name), []);
+    });
+});
+
+describe("gcp target: the deploying identity's role (components/gcp/deploy-role.yaml)", () => {
+    // What creating each registered type asks Google for (the API method's IAM permission, IAM docs "permissions
+    // reference"), and what the deploy calls besides: its lookups and its gcloud steps.
+    const createdBy: Record<string, string[]> = {
+        [T.address]: ["compute.globalAddresses.create"],
+        [T.tlsPolicy]: ["compute.sslPolicies.create"],
+        [T.firewall]: ["compute.firewalls.create"],
+        [T.urlMap]: ["compute.urlMaps.create", "compute.urlMaps.update"],
+        [T.proxy]: ["compute.targetHttpsProxies.create", "compute.targetHttpsProxies.setCertificateMap", "compute.urlMaps.use", "compute.sslPolicies.use"],
+        [T.rule]: ["compute.globalForwardingRules.create", "compute.targetHttpsProxies.use", "compute.globalAddresses.use"],
+        [T.account]: ["iam.serviceAccounts.create", "iam.serviceAccounts.actAs"],
+        [T.secret]: ["secretmanager.secrets.create"],
+        [T.secretVersion]: ["secretmanager.versions.add"],
+        [T.secretIam]: ["secretmanager.secrets.setIamPolicy"],
+        [T.template]: ["compute.instanceTemplates.create", "compute.images.useReadOnly"],
+        [T.healthCheck]: ["compute.healthChecks.create"],
+        [T.group]: ["compute.instanceGroupManagers.create", "compute.instances.create", "compute.instanceTemplates.useReadOnly", "compute.subnetworks.use"],
+        [T.backend]: ["compute.backendServices.create", "compute.backendServices.setSecurityPolicy", "compute.instanceGroups.use", "compute.healthChecks.useReadOnly"],
+        [T.securityPolicy]: ["compute.securityPolicies.create", "compute.securityPolicies.update"],
+        [T.cmCert]: ["certificatemanager.certs.create", "certificatemanager.dnsauthorizations.use"],
+        [T.certMap]: ["certificatemanager.certmaps.create", "certificatemanager.certmaps.use"],
+        [T.mapEntry]: ["certificatemanager.certmapentries.create", "certificatemanager.certmapentries.update", "certificatemanager.certs.use"],
+        [T.dnsAuth]: ["certificatemanager.dnsauthorizations.create"],
+        [T.issuance]: ["certificatemanager.certissuanceconfigs.create"],
+        [T.recordSet]: ["dns.changes.create", "dns.resourceRecordSets.create"],
+        [T.uptime]: ["monitoring.uptimeCheckConfigs.create"],
+        [T.alert]: ["monitoring.alertPolicies.create"],
+    };
+    const alsoCalled = ["compute.images.getFromFamily", "secretmanager.versions.access"];
+    const role = readFileSync(new URL("../../../components/gcp/deploy-role.yaml", import.meta.url), "utf8");
+    const granted = new Set([...role.matchAll(/^ {2}- ([a-z]+\.[A-Za-z]+\.[A-Za-z]+)$/gm)].map((m) => m[1]!));
+
+    it("grants every permission a deploy needs, for every GCP resource type it registers (DNS zone and CA pool included)", async () => {
+        freshProject();
+        const caPool = `projects/${project}/locations/europe-west1/caPools/orders-internal`;
+        const runs = [await deploy(1), await deploy(2, spec, "deploy-role-ca", "test", { ...gcpArgs, caPool, caRootPem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" })];
+        const types = [...new Set(runs.flat().filter((r) => r.type.startsWith("gcp:")).map((r) => r.type))];
+        assert.deepEqual(types.filter((t) => !createdBy[t]), [], "a resource type the role table does not know: add what creating it needs, and grant it");
+        const missing = [...types.flatMap((t) => createdBy[t]!), ...alsoCalled].filter((p) => !granted.has(p));
+        assert.deepEqual(missing, [], "the deploy role lacks these");
     });
 });
 
