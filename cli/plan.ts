@@ -65,6 +65,11 @@ export interface Plan {
     repave: boolean;
     /** Whether any API's deployed front door would be replaced or deleted: `repave plan` exits 8, `repave run` refuses. */
     frontDoorChanged: boolean;
+    /**
+     * Policy rules the preview could not run because a value they read is unknown until the update (`--policy-pack`):
+     * the policy host downgrades each to a warning; the update runs them with values, mandatory as configured.
+     */
+    policyUnchecked: Array<{ policy: string; resource: string; message: string }>;
     apis: ApiPlan[];
     changeSummary: Record<string, number>;
 }
@@ -180,7 +185,12 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
             other: bucket("other"),
         };
     });
-    return { stack: stackName, repave: apis.some((a) => a.repave), frontDoorChanged: apis.some((a) => a.frontDoorChanges.length > 0), apis, changeSummary };
+    const policyUnchecked = events.flatMap((e) =>
+        e.policyEvent && /can't run policy/.test(e.policyEvent.message)
+            ? [{ policy: e.policyEvent.policyName, resource: e.policyEvent.resourceUrn ? nameOf(e.policyEvent.resourceUrn) : "(stack)", message: e.policyEvent.message.trim() }]
+            : [],
+    );
+    return { stack: stackName, repave: apis.some((a) => a.repave), frontDoorChanged: apis.some((a) => a.frontDoorChanges.length > 0), policyUnchecked, apis, changeSummary };
 }
 
 /** `refresh`: read every resource from its provider first, so the plan diffs against what runs, not the last checkpoint. */
@@ -221,6 +231,11 @@ export function renderMarkdown(p: Plan): string {
         list("dropped from state (the resource itself untouched)", a.forgotten);
         list("other steps", a.other.map((o) => ({ ...o, name: `${o.name} (${o.op})` })));
         list("kept", a.kept);
+        lines.push("");
+    }
+    if (p.policyUnchecked.length > 0) {
+        lines.push("#### policy checks the preview could not run (values unknown until the update, which runs them)", "");
+        for (const u of p.policyUnchecked) lines.push(`- \`${u.policy}\` on \`${u.resource}\``);
         lines.push("");
     }
     return lines.join("\n");

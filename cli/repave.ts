@@ -161,6 +161,10 @@ async function main(argv: string[]): Promise<number> {
                 });
             }
             emit(values.format === "json" ? JSON.stringify(p, null, 2) : renderMarkdown(p));
+            if (p.policyUnchecked.length > 0) {
+                // The policy host downgrades these to warnings in a preview: say so, never let them pass unseen.
+                console.error(`repave: ${p.policyUnchecked.length} policy check(s) could not run in this preview (values unknown until the update, which runs them): ${p.policyUnchecked.map((u) => `${u.policy} on ${u.resource}`).join(", ")}`);
+            }
             if (p.frontDoorChanged) {
                 // The plan is printed above; the exit code and this line are what a pipeline acts on.
                 console.error(

@@ -10,7 +10,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { frontDoorRoleType } from "../../components/roles.ts";
 import { exitCodes } from "../../cli/errors.ts";
 import type { ApiFacts } from "../../cli/facts.ts";
-import { planFromEvents } from "../../cli/plan.ts";
+import { planFromEvents, renderMarkdown } from "../../cli/plan.ts";
 import { frontDoorRefusal } from "../../cli/run.ts";
 
 const fixture = (name: string) => JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", name), "utf8")) as EngineEvent[];
@@ -263,5 +263,22 @@ describe("repave plan: every engine op has a bucket", () => {
         assert.equal(api.frontDoorKept, true);
         const every = [api.replaced, api.updated, api.created, api.deleted, api.kept, api.imported, api.read, api.forgotten, api.other].flat().length;
         assert.equal(every, 10, "one entry per resource and bucket, 12 steps in all");
+    });
+});
+
+describe("repave plan with a policy pack: checks a preview cannot run are shown", () => {
+    it("the host's downgraded 'can't run' warnings are listed per rule and resource; other warnings are not", () => {
+        const s = stackOf("aws");
+        const policyEvent = (message: string, resourceUrn?: string): EngineEvent =>
+            ({ sequence: 0, timestamp: 0, policyEvent: { ...(resourceUrn ? { resourceUrn } : {}), message, color: "never", policyName: "repave-no-wildcard-actions", policyPackName: "repave", policyPackVersion: "0.1.0", policyPackVersionTag: "0.1.0", enforcementLevel: "warning" } });
+        const urn = "urn:pulumi:prod::repave::repave:aws:StatelessApi$aws:iam/rolePolicy:RolePolicy::orders-instance-policy";
+        const events = [
+            ...s.api("orders"),
+            policyEvent("can't run policy 'repave-no-wildcard-actions' from policy pack 'repave@v0.1.0' during preview: string value at .policy can't be known during preview", urn),
+            policyEvent("front-door resource orders-alb is not protected", urn),
+        ];
+        const plan = planFromEvents("prod", events, [], ["orders"], {});
+        assert.deepEqual(plan.policyUnchecked.map((u) => [u.policy, u.resource]), [["repave-no-wildcard-actions", "orders-instance-policy"]]);
+        assert.match(renderMarkdown(plan), /could not run[\s\S]*`repave-no-wildcard-actions` on `orders-instance-policy`/);
     });
 });
