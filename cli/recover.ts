@@ -133,6 +133,20 @@ export function removeDeadLocks(backendUrl: string | undefined, project: string,
     return fileBackendLocks(backendUrl, project, stack) ?? [];
 }
 
+/**
+ * Refuses (exit 4) when the stack is locked by another update. A file or bucket backend's preview takes no lock, so
+ * a `repave run` that previews first would otherwise preview beside a live update and then repave again the moment
+ * it ends: two changeovers back to back, and callers holding the credential of two generations ago cut off.
+ */
+export async function refuseWhileLocked(stack: Stack, doing: string): Promise<void> {
+    const ws = stack.workspace as LocalWorkspace;
+    const backend = ws.envVars["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"];
+    const locks = fileBackendLocks(backend, (await ws.projectSettings()).name, stack.name);
+    if (locks && locks.length > 0) {
+        throw new DriverError(`${doing}: the stack is locked by another update: ${locks.map(describe).join(", ")}; wait for it, or run \`repave recover\` once it is dead`, exitCodes.locked);
+    }
+}
+
 /** Is this lock's owner a Pulumi process still running on this machine? (pids are reused: check what runs.) */
 export function ownerAlive(lock: LockOwner, thisHost = hostname()): boolean {
     if (lock.hostname !== thisHost) return false;

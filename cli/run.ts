@@ -5,6 +5,7 @@ import type { AuditLog } from "./audit.ts";
 import { agesOf, humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
 import { classify, DriverError, exitCodes } from "./errors.ts";
 import { plan, type Plan } from "./plan.ts";
+import { refuseWhileLocked } from "./recover.ts";
 
 /** The run was cancelled by a signal (Ctrl-C, a CI runner's cancel) and stopped cleanly. */
 export class CancelledError extends Error {}
@@ -57,6 +58,7 @@ export function staleness(f: ApiFacts, threshold: number, now = new Date()): str
 }
 
 export async function run(stack: Stack, audit: AuditLog, options: RunOptions = {}): Promise<RunOutcome> {
+    await refuseWhileLocked(stack, "repave run");
     const before = await liveFacts(stack);
     // One preview serves both checks: the front door's and --if-older-than's newer image. It is skipped only when
     // neither asks for it (a first deploy has no front door to lose; --allow-front-door-change).
