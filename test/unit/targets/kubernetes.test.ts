@@ -38,7 +38,7 @@ import {
 
 const specInput: StatelessApiSpecInput = {
     name: "orders",
-    image: { source: "container", repository: "ghcr.io/acme/orders", tag: "stable" },
+    image: { source: "container", repository: "registry.example.com/acme/orders", tag: "stable" },
     capacity: 3,
     certificate: { domains: ["orders.example.com"], lifetimeDays: 7 },
     drainSeconds: 12,
@@ -184,9 +184,9 @@ describe("kubernetes target (mocks): two deploys, gate as a Job", () => {
 
     it("resolves the tag through the supplied resolver and pins the digest", () => {
         // The API's image, then the probe runner beside it (the default probeImage), on each deploy.
-        assert.deepEqual(calls, ["ghcr.io/acme/orders:stable", "ghcr.io/repave/probe-runner:24", "ghcr.io/acme/orders:stable", "ghcr.io/repave/probe-runner:24"]);
+        assert.deepEqual(calls, ["registry.example.com/acme/orders:stable", "registry.example.com/repave/probe-runner:24", "registry.example.com/acme/orders:stable", "registry.example.com/repave/probe-runner:24"]);
         const pod = podOf(one(second, byType(T.deployment)));
-        assert.equal(pod.containers[0]?.image, `ghcr.io/acme/orders@${digestOf(2)}`);
+        assert.equal(pod.containers[0]?.image, `registry.example.com/acme/orders@${digestOf(2)}`);
     });
 
     it("keeps the front door: Services, Ingress, probes ConfigMap, monitor and CA keep names and URNs (I4)", () => {
@@ -518,14 +518,14 @@ describe("kubernetes target: every image the manifests name is pinned by digest,
             assert.ok(registry !== parseRepository("library").registry, `${image} does not name Docker Hub`);
             assert.doesNotMatch(image, /^node[:@]/, "no node image from the internet");
         }
-        assert.ok(all.includes(`ghcr.io/repave/probe-runner@${digestOf(1)}`), "the default probe image: the project's runner beside the API's image");
+        assert.ok(all.includes(`registry.example.com/repave/probe-runner@${digestOf(1)}`), "the default probe image: the project's runner beside the API's image");
     });
 
     it("a probeImage named by tag is resolved to its digest too; one named by digest is used as is", async () => {
         const resolver = resolverFor(7, []);
-        assert.equal(await pinProbeImage(resolver, "ghcr.io/acme/orders", "registry.internal:5000/tools/node:24", "orders.kubernetes"), `registry.internal:5000/tools/node@${digestOf(7)}`);
+        assert.equal(await pinProbeImage(resolver, "registry.example.com/acme/orders", "registry.internal:5000/tools/node:24", "orders.kubernetes"), `registry.internal:5000/tools/node@${digestOf(7)}`);
         const pinned = `registry.internal:5000/tools/node@${digestOf(3)}`;
-        assert.equal(await pinProbeImage(resolver, "ghcr.io/acme/orders", pinned, "orders.kubernetes"), pinned);
+        assert.equal(await pinProbeImage(resolver, "registry.example.com/acme/orders", pinned, "orders.kubernetes"), pinned);
     });
 
     it("without probeImage, an API image with no registry of its own is refused with a hint, never pulled from Docker Hub", async () => {
@@ -738,7 +738,7 @@ describe("kubernetes target: registry repository names", () => {
     it("splits registry and name like docker does", () => {
         assert.deepEqual(parseRepository("nginx"), { registry: "registry-1.docker.io", name: "library/nginx" });
         assert.deepEqual(parseRepository("acme/orders"), { registry: "registry-1.docker.io", name: "acme/orders" });
-        assert.deepEqual(parseRepository("ghcr.io/acme/orders"), { registry: "ghcr.io", name: "acme/orders" });
+        assert.deepEqual(parseRepository("registry.example.com/acme/orders"), { registry: "registry.example.com", name: "acme/orders" });
         assert.deepEqual(parseRepository("localhost:5000/orders"), { registry: "localhost:5000", name: "orders" });
     });
 });
