@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pieces of the embedded Kubernetes cluster from the Go module proxy (and the machine's own files), each
-# cached under ${REPAVE_CACHE:-~/.cache/repave}/kubernetes/<piece>-<version>-<recipe hash>/:
+# cached under ${REPAVE_CACHE:-${XDG_CACHE_HOME:-~/.cache}/repave}/kubernetes/<piece>-<version>-<recipe hash>/:
 #   provider    pulumi-resource-kubernetes v4.25.0 (see build-provider.sh)
 #   kubernetes  kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl v1.34.4
 #   coredns     coredns v1.14.7

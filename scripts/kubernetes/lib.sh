@@ -2,7 +2,7 @@
 # does not rebuild), and how a piece is keyed: its version plus a hash of the recipe that builds it (the shell
 # function's own text and the files it reads), so a second run with the same inputs is instant.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cache="${REPAVE_CACHE:-$HOME/.cache/repave}"
+cache="${REPAVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/repave}"
 kcache="$cache/kubernetes"
 
 # The versions, in one place.
