@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { sharedOptions } from "./options.ts";
 import { durationMs } from "../components/spec.ts";
 import { DriverError, exitCodes } from "./errors.ts";
 import { runFleet, type FleetCommand } from "./fleet.ts";
@@ -74,25 +75,13 @@ function parse(argv: string[]) {
             allowPositionals: true,
             strict: true,
             options: {
+                ...sharedOptions,
                 stack: { type: "string", multiple: true },
                 stacks: { type: "string", multiple: true },
-                cwd: { type: "string" },
-                format: { type: "string", default: "text" },
-                out: { type: "string" },
-                "audit-file": { type: "string" },
-                "if-older-than": { type: "string" },
-                "max-age": { type: "string" },
-                "max-image-age": { type: "string" },
-                "min-cert-validity": { type: "string" },
-                "policy-pack": { type: "string", multiple: true },
                 canary: { type: "string", default: "1" },
                 "wave-size": { type: "string", default: "4" },
                 concurrency: { type: "string", default: "2" },
                 at: { type: "string" },
-                verbose: { type: "boolean", short: "v" },
-                refresh: { type: "boolean" },
-                "allow-front-door-change": { type: "boolean" },
-                help: { type: "boolean", short: "h" },
             },
         });
     } catch (err) {

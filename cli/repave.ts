@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { sharedOptions } from "./options.ts";
 import { durationMs } from "../components/spec.ts";
 import { AuditLog, type AuditCommand } from "./audit.ts";
 import { DriverError, exitCodes } from "./errors.ts";
@@ -107,22 +108,10 @@ async function main(argv: string[]): Promise<number> {
             allowPositionals: true,
             strict: true,
             options: {
+                ...sharedOptions,
                 stack: { type: "string", default: "local" },
-                cwd: { type: "string" },
-                format: { type: "string", default: "text" },
-                out: { type: "string" },
-                "audit-file": { type: "string" },
-                "if-older-than": { type: "string" },
-                "max-age": { type: "string" },
-                "max-image-age": { type: "string" },
-                "min-cert-validity": { type: "string" },
-                verbose: { type: "boolean", short: "v" },
                 force: { type: "boolean" },
-                "allow-front-door-change": { type: "boolean" },
-                refresh: { type: "boolean" },
                 api: { type: "string", multiple: true },
-                "policy-pack": { type: "string", multiple: true },
-                help: { type: "boolean", short: "h" },
             },
         });
     } catch (err) {

@@ -14,21 +14,17 @@
 // generation changed - a no-op unless an earlier bake of this generation went back.
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "./changeover.ts";
+import type { ProbeEndpoint } from "./gate.ts";
 import { moduleFile } from "./module-file.ts";
 import type { ProbeResult, ProbeSuite } from "./probes.ts";
 
 const PROBES = moduleFile("./probes.ts", import.meta.url);
 
-export interface BakeInputs {
-    api: string;
-    /** The generation production was switched to (the gate's output: the bake comes after the switch). */
-    generation: string;
-    /** Production: the load balancer's address, production port and name (SNI and Host). */
-    host: string;
-    port: number;
-    serverName: string;
-    caPem: string | null;
-    credential: string;
+/**
+ * The bake probes production (the load balancer's address, production port and name) for the generation production
+ * was switched to (the gate's output: the bake comes after the switch).
+ */
+export interface BakeInputs extends ProbeEndpoint {
     probes: ProbeSuite;
     keepWarmSeconds: number;
     intervalSeconds: number;

@@ -9,15 +9,19 @@ import { readScanReport, type ScanPolicy, type ScanSummary } from "./scan.ts";
 import type { StatelessApiSpec } from "./spec.ts";
 import { moduleFile } from "./module-file.ts";
 
-export interface ProbeGateInputs {
+/** Where a probe suite runs from the deploying machine: an address, the name it serves (SNI and Host), its trust. */
+export interface ProbeEndpoint {
     api: string;
     generation: string;
-    /** Where the candidate answers before it takes traffic (test listener, tagged URL, preview Service). */
     host: string;
     port: number;
     serverName: string;
     caPem: string | null;
     credential: string;
+}
+
+/** The gate probes the candidate where it answers before it takes traffic (test listener, tagged URL, preview Service). */
+export interface ProbeGateInputs extends ProbeEndpoint {
     /**
      * Secrets the target knows besides the candidate's credential: the grace credential it also accepts (its near
      * misses are attacked too) and revoked ones (each must be refused). Targets that keep no history pass none.
