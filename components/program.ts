@@ -7,7 +7,7 @@ import { parseApiSpecs, SpecError, type StatelessApiSpec } from "./spec.ts";
 import { StatelessApi as LocalStatelessApi } from "./local/index.ts";
 
 const targets = ["local", "aws", "gcp", "kubernetes"] as const;
-type Target = (typeof targets)[number];
+export type Target = (typeof targets)[number];
 
 /** Config problems become a RunError: the message (every problem, by path) is the point, not a stack trace. */
 function refuseBadConfig<T>(read: () => T): T {
@@ -72,8 +72,26 @@ interface Deployed {
     caCertPem?: pulumi.Output<string | null>;
 }
 
+/**
+ * `repave:protectFrontDoor: true` protects each API's front door (load balancer, listeners, maps, DNS, stable
+ * secret, monitor) and nothing a repave rebuilds: the stack can then not be destroyed by accident, and still
+ * repaves. The cloud targets support it; elsewhere it is refused rather than silently ignored.
+ */
+export function frontDoorProtection(config: pulumi.Config, target: Target): boolean {
+    const protect = refuseBadConfig(() => {
+        const value = config.getObject<unknown>("protectFrontDoor") ?? false;
+        if (typeof value !== "boolean") throw new SpecError([`repave:protectFrontDoor: expected true or false, got ${JSON.stringify(value)}`]);
+        return value;
+    });
+    if (protect && target !== "aws" && target !== "gcp") {
+        throw new pulumi.RunError(`repave:protectFrontDoor: the ${target} target does not support it yet (aws and gcp do); nothing was changed`);
+    }
+    return protect;
+}
+
 // Cloud targets load their provider SDKs only when selected: @pulumi/aws alone takes seconds to load.
 async function deploy(config: pulumi.Config, target: Target, specs: StatelessApiSpec[]): Promise<Record<string, Deployed>> {
+    const protectFrontDoor = frontDoorProtection(config, target);
     switch (target) {
         case "local":
             return Object.fromEntries(
@@ -103,7 +121,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
             const aws = refuseBadConfig(() => parseAwsTargetArgs(config.getObject<unknown>("aws")));
             return Object.fromEntries(
                 specs.map((spec) => {
-                    const api = new AwsStatelessApi(spec.name, { spec, aws });
+                    const api = new AwsStatelessApi(spec.name, { spec, aws, protectFrontDoor });
                     return [spec.name, { component: api, endpoint: cloudEndpoint(api, api.imageName, api.certificateArn), credential: pulumi.output("(in Secrets Manager)") }];
                 }),
             );
@@ -113,7 +131,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
             const gcp = refuseBadConfig(() => parseGcpConfig(config.getObject<unknown>("gcp"), specs));
             return Object.fromEntries(
                 specs.map((spec) => {
-                    const api = new GcpStatelessApi(spec.name, { spec, gcp: gcp[spec.name]! });
+                    const api = new GcpStatelessApi(spec.name, { spec, gcp: gcp[spec.name]!, protectFrontDoor });
                     return [spec.name, { component: api, endpoint: cloudEndpoint(api, api.imageName, api.certificate), credential: api.credential }];
                 }),
             );
