@@ -16,6 +16,7 @@ export const fleetUsage = `fleet: the same commands over many stacks (one summar
   repave run    --stacks 'prod-*' [--stack NAME ...] [--canary 1] [--wave-size 4] [--concurrency 2] [--if-older-than 7d]
   repave plan   --stacks 'prod-*' [--concurrency 2]
   repave status --stacks 'prod-*' [--at ISO-TIME]
+  repave recover --stacks 'prod-*' [--force]
   repave report --stacks 'prod-*' --out report.html [--audit-file audit.jsonl] [--at ISO-TIME]
 
   --stacks PATTERN     stacks whose name matches (* and ?; repeatable or comma-separated); --stack NAME repeatable.
@@ -29,6 +30,11 @@ export const fleetUsage = `fleet: the same commands over many stacks (one summar
   --min-cert-validity, --policy-pack, --verbose, --refresh (plan, status), --allow-front-door-change (run): as for
   one stack. report reads the changeovers from --audit-file.
 
+  recover: after a fleet run was killed (SIGKILL, a lost runner), each selected stack is recovered as by
+  \`repave recover --stack NAME\`; a stack whose update is still running is refused (its line says so, exit 4) and
+  the others are recovered. --force as for one stack. Then \`repave run --stacks ... --if-older-than D\` repaves only
+  the stacks still due. SIGINT/SIGTERM to a fleet run cancel each running stack's update at a safe point instead.
+
   run: a failed stack lets the running stacks of its wave finish and starts nothing more; the summary names the
   stacks left untouched. A stack locked by another update is skipped, with a line saying so (exit 4 if nothing
   failed). Exit: the first failure's own code (6: a gate failed, 8: a front-door change), else 130 cancelled,
@@ -41,7 +47,7 @@ export function isFleetInvocation(argv: readonly string[]): boolean {
     const { tokens } = parseArgs({ args: [...argv], strict: false, allowPositionals: true, tokens: true });
     const command = tokens.find((t) => t.kind === "positional");
     if (command?.kind === "positional" && command.value === "report") return true;
-    if (!(command?.kind === "positional" && ["plan", "run", "status"].includes(command.value))) return false;
+    if (!(command?.kind === "positional" && ["plan", "run", "status", "recover"].includes(command.value))) return false;
     const names = tokens.flatMap((t) => (t.kind === "option" ? [`--${t.name}`] : []));
     return names.some((n) => fleetFlags.includes(n)) || names.filter((n) => n === "--stack").length > 1;
 }
@@ -82,6 +88,7 @@ function parse(argv: string[]) {
                 "wave-size": { type: "string", default: "4" },
                 concurrency: { type: "string", default: "2" },
                 at: { type: "string" },
+                force: { type: "boolean" },
             },
         });
     } catch (err) {
@@ -102,6 +109,7 @@ export async function fleetMain(argv: string[]): Promise<number> {
     if (!["text", "md", "json"].includes(format)) throw new FleetUsageError(`--format: "${values.format}" is not one of text, md, json`);
     if (values["if-older-than"] && command !== "run") throw new FleetUsageError("--if-older-than is for run");
     if (values["allow-front-door-change"] && command !== "run") throw new FleetUsageError("--allow-front-door-change is for run");
+    if (values.force && command !== "recover") throw new FleetUsageError("--force is for recover");
     if (values.refresh && command !== "plan" && command !== "status") throw new FleetUsageError("--refresh is for plan and status");
     let at: Date | undefined;
     if (values.at !== undefined) {
@@ -116,6 +124,14 @@ export async function fleetMain(argv: string[]): Promise<number> {
     };
     const waves = { canary: count("canary", values.canary, 0), waveSize: count("wave-size", values["wave-size"], 1), concurrency: count("concurrency", values.concurrency, 1) };
     const workDir = values.cwd;
+    if (command === "recover") {
+        // Before the stacks are listed: a metadata sidecar a SIGKILL cut short makes every CLI call fail, listing
+        // included (cli/recover.ts). One backend holds the whole fleet, so once for all of them.
+        const { repairFileBackend } = await import("./recover.ts");
+        const { backendUrlFor, defaultWorkDir } = await import("./workspace.ts");
+        const repaired = repairFileBackend(backendUrlFor(workDir ?? defaultWorkDir()));
+        if (repaired.length) console.error(`repave: ${repaired.length} damaged metadata file(s) removed: ${repaired.join(", ")}`);
+    }
     const stacks = selectStacks(await listStacks(workDir ?? process.cwd()), values.stack ?? [], values.stacks ?? []);
 
     if (command === "report") {
@@ -147,6 +163,7 @@ export async function fleetMain(argv: string[]): Promise<number> {
             at,
             refresh: values.refresh ?? false,
             allowFrontDoorChange: values["allow-front-door-change"] ?? false,
+            force: values.force ?? false,
         }),
     });
     const text = renderFleet(summary, format);

@@ -23,6 +23,8 @@ export interface RunnerOptions {
     refresh?: boolean;
     /** run: deploy even when it replaces or deletes part of a front door (`--allow-front-door-change`). */
     allowFrontDoorChange?: boolean;
+    /** recover: also when a lock's owner cannot be checked (another machine, a bucket backend): `--force`. */
+    force?: boolean;
     /** Ages are measured at this time (status: `--at`); default now. */
     at?: Date | undefined;
     write?: (text: string) => void;
@@ -67,6 +69,22 @@ export function stackRunner(command: FleetCommand, options: RunnerOptions): Stac
                     }
                     const apis = p.apis.map((a) => ({ api: a.api, before: a.liveGeneration, after: a.candidateGeneration, image: a.image.changed ? a.image.to : null }));
                     return { result: p.repave ? "repave-pending" : "no-repave", apis, gate: "n/a", message: p.repave ? "the next deploy repaves" : "no repave", data: p };
+                }
+                case "recover": {
+                    // Loaded on demand, as for one stack: it pulls in the local target's PKI.
+                    const { recover } = await import("./recover.ts");
+                    // The same function as `repave recover --stack NAME`: it refuses (exit 4, RecoverRefusedError) a
+                    // stack whose update is still live, and that refusal is this stack's "locked" line in the fleet.
+                    const report = await recover(stack, { force: options.force ?? false });
+                    audit.write("recover", "succeeded", { details: { ...report } });
+                    const apis = (await liveFacts(stack)).map((f) => ({ api: f.api, before: f.generation, after: f.generation }));
+                    const left = report.pendingCreates.filter((l) => /: LEFT - |: NOT imported/.test(l));
+                    const message =
+                        `lock ${report.lockCleared ? "cleared" : "was free"}, ${report.pendingOperations} pending operation(s) cleared, ` +
+                        `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}` +
+                        `${report.deletedObjects.length ? `, ${report.deletedObjects.length} orphaned Kubernetes object(s) deleted` : ""}` +
+                        `${left.length ? `; ${left.length} pending create(s) may exist outside the state: ${left.join("; ")}` : ""}`;
+                    return { result: left.length ? "attention" : "recovered", apis, gate: "n/a", message, data: report };
                 }
                 case "status": {
                     const drift = options.refresh ? await driftOf(stack, signal) : {};

@@ -12,7 +12,7 @@ const generations = (s: StackOutcome): string =>
 const seconds = (s: StackOutcome) => (s.durationSeconds === null ? "—" : `${s.durationSeconds.toFixed(1)}s`);
 
 /** What needs saying beyond the result: why it failed, was skipped or needs attention. */
-const note = (s: StackOutcome) => (["failed", "locked", "cancelled", "attention", "fresh"].includes(s.result) ? s.message : "");
+const note = (s: StackOutcome) => (["failed", "locked", "cancelled", "attention", "fresh", "recovered"].includes(s.result) ? s.message : "");
 
 function counts(summary: FleetSummary): string {
     const by = new Map<string, number>();
@@ -32,7 +32,7 @@ function footer(summary: FleetSummary): string[] {
 }
 
 function rows(summary: FleetSummary): { head: string[]; body: string[][] } {
-    const column = summary.command === "plan" ? "generation (live → next)" : summary.command === "status" ? "generation" : "generation (before → after)";
+    const column = summary.command === "plan" ? "generation (live → next)" : summary.command === "status" || summary.command === "recover" ? "generation" : "generation (before → after)";
     const head = ["wave", "stack", "result", column, "duration", "gate", "note"];
     const body = summary.stacks.map((s) => [s.wave ? String(s.wave) : "—", s.stack, s.result, generations(s), seconds(s), s.gate, note(s)]);
     return { head, body };

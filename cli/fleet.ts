@@ -6,11 +6,22 @@
 // stacks of its wave that are already running finish, and starts nothing more - neither the rest of its wave nor
 // a later wave; every stack not started is reported as left untouched. A stack locked by another update is
 // skipped (its lock is someone else's to clear) and does not stop the fleet. plan and status are read-only: every
-// selected stack runs, one failure does not hide the others' answers.
+// selected stack runs, one failure does not hide the others' answers. recover is one pass too: each stack's recover
+// stands alone (cli/recover.ts), and one stack whose update is still live - refused - must not keep the others locked.
+//
+// Interruptions of the fleet driver itself. SIGINT/SIGTERM abort the signal every running stack's update holds:
+// the Automation API forwards one SIGINT to each engine (each in its own session, cli/workspace.ts, so a terminal's
+// Ctrl-C reaches the driver alone), every engine cancels at a safe point and releases its lock, no further stack
+// starts, and the summary says cancelled/untouched. SIGKILL gives the driver no say: the engines it started live on
+// in their own sessions with their output pipes closed, and each dies at its next progress line (a Go program's write
+// to a closed stdout is a SIGPIPE), or finishes first if it had no more to say - either way leaving its stack's lock
+// and pending operations behind when it did not finish. `repave recover --stacks ...` then clears each stack whose
+// engine is dead and refuses, stack by stack, any whose engine still runs; a rerun with --if-older-than repaves only
+// what is still due (test/e2e/fleet-kill.test.ts).
 import { randomUUID } from "node:crypto";
 import { DriverError, exitCodes } from "./errors.ts";
 
-export type FleetCommand = "plan" | "run" | "status";
+export type FleetCommand = "plan" | "run" | "status" | "recover";
 
 export interface WaveOptions {
     /** Stacks in the first wave, alone (0: no canary wave). */
@@ -44,9 +55,10 @@ export interface ApiChange {
 
 /**
  * What a stack's turn came to. `fresh`: run --if-older-than found nothing due; `locked`: another update holds the
- * stack, skipped; `untouched`: never started because the fleet stopped (or was cancelled) first.
+ * stack, skipped (recover: refused, the update is live or cannot be judged); `untouched`: never started because the
+ * fleet stopped (or was cancelled) first; `recovered`: recover cleared what a dead update left, nothing needs a person.
  */
-export type StackResult = "repaved" | "fresh" | "failed" | "locked" | "untouched" | "cancelled" | "repave-pending" | "no-repave" | "ok" | "attention";
+export type StackResult = "repaved" | "fresh" | "failed" | "locked" | "untouched" | "cancelled" | "repave-pending" | "no-repave" | "ok" | "attention" | "recovered";
 
 /** Did the candidate pass its gate: only a run that reached a new generation knows. */
 export type GateResult = "passed" | "failed" | "not reached" | "n/a";
@@ -130,7 +142,7 @@ function fleetExitCode(command: FleetCommand, stacks: StackOutcome[], cancelled:
     if (cancelled || stacks.some((s) => s.result === "cancelled")) return exitCodes.cancelled;
     if (stacks.some((s) => s.result === "locked")) return exitCodes.locked;
     if (command === "plan" && stacks.some((s) => s.result === "repave-pending")) return exitCodes.repavePending;
-    if (command === "status" && stacks.some((s) => s.result === "attention")) return exitCodes.attention;
+    if ((command === "status" || command === "recover") && stacks.some((s) => s.result === "attention")) return exitCodes.attention;
     return exitCodes.ok;
 }
 
@@ -172,7 +184,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetSummary> {
                 const stack = queue.shift()!;
                 const outcome = await turn(stack, wave);
                 outcomes.set(stack, outcome);
-                if (outcome.result === "locked") {
+                if (outcome.result === "locked" && options.command === "recover") {
+                    say(`fleet: ${stack}: refused, nothing changed: ${outcome.message}`);
+                } else if (outcome.result === "locked") {
                     say(`fleet: ${stack}: skipped, locked by another update (left untouched; if that update is dead, \`repave recover --stack ${stack}\` clears it)`);
                 } else if (outcome.result === "failed") {
                     waveFailed ??= outcome;

@@ -135,6 +135,23 @@ describe("fleet waves", () => {
         assert.ok(status.stacks.every((x) => x.wave === 0));
     });
 
+    it("recover is one pass: a stack whose update is live is refused with its own line, every other stack is recovered; exit 4", async () => {
+        const live = new DriverError("an update is running: ci@runner (pid 4242, since now). Recovering now would break it.", exitCodes.locked);
+        const f = fake({ result: "recovered", ms: { s1: 20 }, fail: { s4: live } });
+        const { summary, lines } = fleet("recover", f.runner);
+        const s = await summary;
+        assert.deepEqual(s.waves, [six], "no waves: one stack's recover does not depend on another's");
+        assert.deepEqual(s.stacks.map((x) => x.result), ["recovered", "recovered", "recovered", "locked", "recovered", "recovered"]);
+        assert.equal(s.stopped, null);
+        assert.equal(s.exitCode, exitCodes.locked, "a stack still locked: not 0");
+        assert.ok(lines.includes(`fleet: s4: refused, nothing changed: ${live.message}`), lines.join("\n"));
+        assert.match(renderFleet(s, "text"), /^fleet recover [0-9a-f-]{36}: 6 stack\(s\) \(concurrency 2\), [\d.]+s: 5 recovered, 1 locked$/m);
+        const clean = await fleet("recover", fake({ result: "recovered" }).runner).summary;
+        assert.equal(clean.exitCode, exitCodes.ok);
+        const left = await fleet("recover", fake({ result: "attention" }).runner).summary;
+        assert.equal(left.exitCode, exitCodes.attention, "a pending create that may exist outside the state needs a person");
+    });
+
     it("refuses an empty or doubled selection", async () => {
         await assert.rejects(runFleet({ command: "run", stacks: [], canary: 1, waveSize: 1, concurrency: 1, runner: fake().runner }), /no stack selected/);
         await assert.rejects(runFleet({ command: "run", stacks: ["a", "a"], canary: 1, waveSize: 1, concurrency: 1, runner: fake().runner }), /selected twice/);
@@ -163,7 +180,9 @@ describe("fleet invocation", () => {
         assert.ok(isFleetInvocation(["status", "--stack", "a", "--at", "2026-12-01T00:00:00Z"]));
         assert.ok(isFleetInvocation(["report", "--stack", "a"]));
         assert.ok(!isFleetInvocation(["run", "--stack", "a", "--if-older-than", "7d"]));
-        assert.ok(!isFleetInvocation(["rollback", "--stacks", "a*"]), "rollback and recover stay one stack at a time");
+        assert.ok(isFleetInvocation(["recover", "--stacks", "a*"]), "recover after a killed fleet run");
+        assert.ok(!isFleetInvocation(["recover", "--stack", "a", "--force"]));
+        assert.ok(!isFleetInvocation(["rollback", "--stacks", "a*"]), "rollback stays one stack at a time");
         assert.ok(!isFleetInvocation(["status"]));
     });
 });
