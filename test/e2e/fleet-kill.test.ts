@@ -3,6 +3,7 @@
 // run with --if-older-than again: the canary repaved before the kill is skipped as fresh, the rest are repaved
 // (a wave-2 stack whose orphaned engine finished its update before it died counts as repaved already), and every
 // stack serves with 0 failed requests under light load throughout. recover refuses a stack whose update is live.
+// And SIGTERM, by contrast: the running stack's engine cancels at a safe point and unlocks, nothing to recover.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -138,6 +139,37 @@ describe("repave fleet: the driver killed mid-wave, one recover, a rerun", () =>
                 assert.equal(report.failed, 0, `${stack}: ${JSON.stringify(report)}`);
                 assert.ok(report.ok2xx > 0, `${stack}: no request went through`);
             }
+        }
+    });
+
+    it("SIGTERM (a CI runner's cancel) is a clean stop: the running stack's engine cancels and unlocks, nothing more starts, no recover needed", async () => {
+        const live = new Map<string, string>();
+        for (const m of members) live.set(m.stack, (await m.hello()).generation);
+        for (const m of members) m.addBuild("1.3.0");
+        const out = join(project.dir, "summary-sigterm.json");
+        const driver = spawn(process.execPath, [join(repoRoot, "cli", "repave.ts"), "run", ...waveArgs, "--format", "json", "--out", out, "--audit-file", auditFile, "--cwd", project.dir], {
+            env: project.env,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let text = "";
+        driver.stdout.on("data", (d: Buffer) => (text += d.toString()));
+        driver.stderr.on("data", (d: Buffer) => (text += d.toString()));
+        const closed = new Promise<number | null>((res) => driver.on("close", (code) => res(code)));
+        const deadline = Date.now() + 60_000;
+        while (locks("kill-1").length === 0) {
+            assert.ok(Date.now() < deadline && driver.exitCode === null, `the canary never took its lock:\n${text}`);
+            await sleep(100);
+        }
+        await sleep(1500);
+        driver.kill("SIGTERM");
+        assert.equal(await closed, 130, text);
+        const summary = JSON.parse(readFileSync(out, "utf8")) as FleetSummary;
+        assert.deepEqual(summary.stacks.map((s) => [s.stack, s.result]), [["kill-1", "cancelled"], ["kill-2", "untouched"], ["kill-3", "untouched"], ["kill-4", "untouched"]]);
+        for (const m of members) {
+            assert.deepEqual(locks(m.stack), [], `${m.stack}: no lock left, so no recover is needed`);
+            assert.equal((await m.hello()).generation, live.get(m.stack), `${m.stack}: still on its generation`);
+            const call = await verifiedCall(m.port, await m.caPem(), credentials.get(m.stack)!);
+            assert.equal(call.status, 200, `${m.stack} serves`);
         }
     });
 });
