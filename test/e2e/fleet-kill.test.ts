@@ -6,7 +6,7 @@
 // And SIGTERM, by contrast: the running stack's engine cancels at a safe point and unlocks, nothing to recover.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -43,7 +43,13 @@ describe("repave fleet: the driver killed mid-wave, one recover, a rerun", () =>
         members = project.members;
         auditFile = join(project.dir, "audit.jsonl");
     });
-    after(async () => project && (await project.cleanup()));
+    after(async () => {
+        if (!project) return;
+        // A failed run leaves the killed engines' locks (and a stand-in's), and destroy refuses a locked stack: its
+        // processes would outlive the folder. Every engine of this test is dead by now.
+        rmSync(join(project.dir, ".pulumi-state", ".pulumi", "locks"), { recursive: true, force: true });
+        await project.cleanup();
+    });
 
     it("SIGKILL while wave 2 runs → recover --stacks → run --if-older-than repaves only what is still due, 0 failed requests", async () => {
         const first = await fleetJson(["run", "--stacks", "kill-*", "--canary", "0", "--wave-size", "4", "--concurrency", "2"]);
