@@ -42,6 +42,8 @@ export interface FrontDoorState {
     health: Record<string, "up" | "down">;
 }
 
+/** The connection was reset (or broke on write) before the backend answered anything. */
+const resetBeforeAnswer = (err: NodeJS.ErrnoException) => err.code === "ECONNRESET" || err.code === "EPIPE";
 const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
 
 function env(name: string): string {
@@ -240,9 +242,10 @@ function main(): void {
             if (!res.writableFinished) current?.destroy();
         });
         // A request with a body is streamed once and never replayed; one without a body may be retried on
-        // another backend, but only when the connection failed before anything was sent, or a pooled connection
-        // was reset before any answer (below): a request that broke a fresh connection is not handed on.
+        // another backend, but only when the connection failed before anything was sent, or was reset before any
+        // answer (a pooled one; a fresh one for idempotent methods only), and such a replay happens once (below).
         const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+        const idempotent = req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS";
         const tried = new Set<string>();
         let replayed = false;
         const attempt = (triesLeft: number) => {
@@ -284,11 +287,14 @@ function main(): void {
                 if (err.code === "ECONNREFUSED") markDown(backend);
                 if (res.headersSent) {
                     res.destroy(err);
-                } else if ((!sent || (upstream.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE") && !replayed)) && !hasBody && triesLeft > 1 && !res.destroyed) {
-                    // Also retried, once: a reset, before any answer, of a pooled keep-alive connection - the backend
-                    // closed it or died (the race Node documents for `reusedSocket`). On another backend, for a
-                    // request without a body only; a fresh connection that breaks is never retried. Once: a request
-                    // that itself kills backends takes down two at most, and their supervisors restart them.
+                } else if ((!sent || (resetBeforeAnswer(err) && (upstream.reusedSocket || idempotent) && !replayed && route.backends.some((b) => !tried.has(b)))) && !hasBody && triesLeft > 1 && !res.destroyed) {
+                    // Also retried, once: a reset before any answer of a pooled keep-alive connection - the backend
+                    // closed it or died (the race Node documents for `reusedSocket`) - or, for an idempotent method,
+                    // of a fresh one: a backend killed between accepting and answering (HAProxy's `retry-on
+                    // empty-response` for the same reason). Only on another backend (none left: the client gets
+                    // the error now, not after a restart), for a request without a body only.
+                    // Once: a request that itself kills backends takes down two at most, and their supervisors
+                    // restart them.
                     if (sent) replayed = true;
                     attempt(triesLeft - 1);
                 } else if (!res.destroyed) {
