@@ -147,15 +147,44 @@ describe("slow, idle and broken connections (front door daemon)", () => {
         assert.ok(pidsAtStart.every((pid) => isOurs(pid, marker(generation))));
     });
 
-    it("a backend killed mid-response: the client gets an error at once, and the retirement's drain is not blocked", async () => {
+    // A backend dying under a request is answered two ways (the front door's replay rule): a request without a
+    // body and an idempotent method, reset before any answer, is replayed once on another backend and succeeds; a
+    // request with a body is never replayed - its client gets an error at once, not at a deadline.
+    it("a backend killed before answering a GET: replayed once on the other backend, answered by it", async () => {
         const victim = await startSampleGeneration(dir, frontDoor, ca, "gslow02", 1, 10);
+        assert.equal(victim.backends.length, 2, "two instances: one to kill, one to replay on");
+        await client.setRoute("production", routeOf(victim));
+        const pids = instancePids(victim);
+        // Two requests at once: the round robin puts one on each instance, so the killed one holds one of them.
+        const sockets = await Promise.all([open(), open()]);
+        const since = Date.now();
+        const done = sockets.map((s) => closedBy(s, since));
+        for (const s of sockets) s.write(`GET /v1/hello?delayMs=800 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${victim.credential}\r\nConnection: close\r\n\r\n`);
+        await sleep(300);
+        process.kill(pids[0]!, "SIGKILL");
+        // The one on the killed instance is replayed (300 ms lost + 800 ms on the other): both are 200, well
+        // before the upstream deadline (2.5 s).
+        for (const { text, afterMs } of await Promise.all(done)) {
+            assert.match(text, /^HTTP\/1\.1 200/, `answered: ${text.slice(0, 80)}`);
+            assert.ok(afterMs < deadlines.UPSTREAM, `the client waited ${afterMs} ms`);
+        }
+        const state = await client.state();
+        assert.equal(state.failed[victim.generation] ?? 0, 0, "no request failed");
+        await client.setRoute("production", routeOf(generation));
+        await changeover.retireGeneration(victim, frontDoor.adminToken);
+    });
+
+    it("a backend killed while it reads a POST body: the client gets an error at once, never a replay, and the retirement's drain is not blocked", async () => {
+        // One instance: the POST can only be on the one that is killed.
+        const victim = await startSampleGeneration(dir, frontDoor, ca, "gslow03", 1, 10);
         await client.setRoute("production", routeOf(victim));
         const socket = await open();
         const since = Date.now();
         const done = closedBy(socket, since);
-        socket.write(`GET /v1/hello?delayMs=4000 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${victim.credential}\r\nConnection: close\r\n\r\n`);
+        // Half the announced body: the backend holds the request, waiting for the rest.
+        socket.write(`POST /v1/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${victim.credential}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{"half":`);
         await sleep(300);
-        process.kill(instancePids(victim)[0]!, "SIGKILL");
+        for (const pid of instancePids(victim)) process.kill(pid, "SIGKILL");
         const { text, afterMs } = await done;
         assert.doesNotMatch(text, /^HTTP\/1\.1 200/, "no success for a request whose backend died");
         assert.ok(afterMs < 1500, `the client waited ${afterMs} ms`);
