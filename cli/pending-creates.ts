@@ -11,6 +11,8 @@
 //             where to find it, never silently
 // (A hook per target fits here: a new target adds its types to `importId` or its own disposition.)
 
+import { localResourceType } from "../policy/model.ts";
+
 /** A pending operation as `pulumi stack export` writes it (apitype.OperationV2). */
 export interface PendingOperation {
     type: string;
@@ -95,9 +97,9 @@ export function dispositionOf(op: PendingOperation): PendingCreate {
     const inputs = r.inputs ?? {};
     const base = { urn: r.urn, type: r.type, name: r.urn.split("::").pop() ?? r.urn, ...(r.parent ? { parent: r.parent } : {}), ...(r.provider ? { provider: r.provider } : {}) };
     if (r.custom === false) return { ...base, action: "none", why: "a component: nothing outside the state" };
-    if (r.type === "pulumi-nodejs:dynamic/local:Generation") return { ...base, action: "stop", how: "its processes are stopped (no generation in state owns them)" };
+    if (localResourceType(r.type) === "Generation") return { ...base, action: "stop", how: "its processes are stopped (no generation in state owns them)" };
     if (r.type.startsWith("kubernetes:")) return { ...base, action: "delete", how: "deleted from the cluster by kind, namespace and name" };
-    if (r.type.startsWith("pulumi-nodejs:dynamic/") || r.type === "aws:acm/certificateValidation:CertificateValidation") {
+    if (r.type.startsWith("pulumi-nodejs:dynamic/") || localResourceType(r.type) !== undefined || r.type === "aws:acm/certificateValidation:CertificateValidation") {
         return { ...base, action: "none", why: "its outputs live in the state only: nothing was made outside it" };
     }
     const id = r.id || (r.type.startsWith("gcp:") ? gcpId(r.type, inputs) : r.type.startsWith("aws:") ? awsId(r.type, inputs) : undefined);

@@ -5,6 +5,7 @@ import { ageSeconds } from "../components/generation.ts";
 import { frontDoorRoleType, isFrontDoorUrn } from "../components/roles.ts";
 import { classify } from "./errors.ts";
 import { humanDuration, liveFacts, type ApiFacts } from "./facts.ts";
+import { localResourceType } from "../policy/model.ts";
 
 export interface ResourceChange {
     name: string;
@@ -75,7 +76,8 @@ export interface Plan {
 }
 
 const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
-const shortType = (type: string) => type.replace(/^pulumi-nodejs:dynamic\//, "");
+/** `local:Generation` for the local target's resources (plugin or dynamic), else the type without the dynamic prefix. */
+const shortType = (type: string) => (localResourceType(type) ? `local:${localResourceType(type)}` : type.replace(/^pulumi-nodejs:dynamic\//, ""));
 
 const isApiComponent = (urn: string) => /(?:^|\$)repave:[a-z]+:StatelessApi$/.test(urn.split("::")[2] ?? "");
 
@@ -145,7 +147,7 @@ export function planFromEvents(stackName: string, events: EngineEvent[], live: A
         const replaced = bucket("replaced").map((c) => ({ ...c, op: "replace" }));
         const facts = live.find((f) => f.api === api);
         // The local Generation carries the image facts; cloud targets name their image on the gate (ProbeGate.image).
-        const generationInputs = mine.find((s) => s.type.endsWith("/local:Generation"))?.new?.inputs as Inputs;
+        const generationInputs = mine.find((s) => localResourceType(s.type) === "Generation")?.new?.inputs as Inputs;
         const gateInputs = mine.find((s) => s.type.endsWith("/repave:ProbeGate"))?.new?.inputs as Inputs;
         const replacedSteps = mine.filter((s) => s.op === "replace" || s.op === "create-replacement" || (s.op === "create" && !facts));
         const candidate = replacedSteps.map((s) => generationOf(s.new?.inputs as Inputs)).find((g) => g !== null) ?? generationOf(generationInputs);

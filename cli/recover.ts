@@ -15,6 +15,7 @@ import { reapGenerations } from "../components/local/changeover.ts";
 import { DriverError, exitCodes } from "./errors.ts";
 import { deleteObjects, killedRunObjects, type orphanedObjects } from "./kubernetes-orphans.ts";
 import { describeDisposition, pendingCreates, providerUrn, type PendingCreate } from "./pending-creates.ts";
+import { localResourceType } from "../policy/model.ts";
 
 export interface RecoverReport {
     /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
@@ -223,10 +224,10 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     };
     const resources = state.resources ?? [];
     const known = new Set(
-        resources.filter((r) => r.type === "pulumi-nodejs:dynamic/local:Generation").map((r) => String(r.outputs?.["generation"])),
+        resources.filter((r) => localResourceType(r.type) === "Generation").map((r) => String(r.outputs?.["generation"])),
     );
     const stateDirs = new Set(
-        resources.filter((r) => r.type === "pulumi-nodejs:dynamic/local:FrontDoor").map((r) => String(r.outputs?.["stateDir"])),
+        resources.filter((r) => localResourceType(r.type) === "FrontDoor").map((r) => String(r.outputs?.["stateDir"])),
     );
     const reapedGenerations: string[] = [];
     for (const dir of stateDirs) {

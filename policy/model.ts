@@ -6,6 +6,15 @@
 /** The component type that marks its children as the front door: stable, never replaced or deleted by a repave (I4). */
 export const frontDoorRoleType = "repave:role:FrontDoorRole";
 
+/**
+ * The local target's resource type (`FrontDoor`, `Generation`, ...) of a type token, or undefined: `repave:local:<T>`,
+ * served by repave's provider plugin, or `pulumi-nodejs:dynamic/local:<T>`, the dynamic resource a stack deployed
+ * before the plugin still holds until its next update.
+ */
+export function localResourceType(type: string): string | undefined {
+    return /^(?:repave:local:|pulumi-nodejs:dynamic\/local:)([A-Za-z]+)$/.exec(type)?.[1];
+}
+
 /** The parent type chain of a URN (`urn:pulumi:<stack>::<project>::<chain>::<name>`), each type on its own. */
 function typeChain(urn: string): string[] {
     return (urn.split("::")[2] ?? "").split("$");

@@ -2,7 +2,7 @@
 // does. Each rule names the real resource types of every target (the provider SDKs' type tokens) and reads the
 // props as the host hands them: secrets unwrapped, values unknown in a preview throwing when read.
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { imageCreatedAtKeys, isFrontDoorUrn, secretsIn } from "./model.ts";
+import { imageCreatedAtKeys, isFrontDoorUrn, localResourceType, secretsIn } from "./model.ts";
 
 const DAY = 86_400_000;
 type Props = Record<string, unknown>;
@@ -147,7 +147,7 @@ export const policies: ResourceValidationPolicy[] = [
             const max = args.getConfig<{ maxCertLifetimeDays: number }>().maxCertLifetimeDays;
             let days: number | undefined;
             // The local target's and the Kubernetes target's self-minted generation certificates (no cert-manager).
-            if (args.type === "pulumi-nodejs:dynamic/local:Generation") days = known((): unknown => args.props["certLifetimeDays"]) as number | undefined;
+            if (localResourceType(args.type) === "Generation") days = known((): unknown => args.props["certLifetimeDays"]) as number | undefined;
             if (args.type === "pulumi-nodejs:dynamic/repave:GenerationSecrets") days = known((): unknown => args.props["lifetimeDays"]) as number | undefined;
             if (args.type === "kubernetes:cert-manager.io/v1:Certificate") {
                 const duration = known((): unknown => (args.props["spec"] as Props | undefined)?.["duration"]);
@@ -186,7 +186,7 @@ export const policies: ResourceValidationPolicy[] = [
                     reportViolation(`SSL policy minTlsVersion "${text(min ?? "(default TLS_1_0)")}" is below TLS 1.2: set TLS_1_2.`);
                 }
             }
-            if (args.type === "pulumi-nodejs:dynamic/local:FrontDoor") {
+            if (localResourceType(args.type) === "FrontDoor") {
                 const min = known((): unknown => p["minTlsVersion"]);
                 if (min && !["TLSv1.2", "TLSv1.3"].includes(text(min))) reportViolation(`front door minTlsVersion ${text(min)} is below TLS 1.2.`);
             }
@@ -198,7 +198,7 @@ export const policies: ResourceValidationPolicy[] = [
         enforcementLevel: "advisory",
         validateResource: (args, reportViolation) => {
             // The local target is a development stand-in that `pulumi destroy` must be able to remove.
-            if (args.type.startsWith("pulumi-nodejs:dynamic/local:")) return;
+            if (localResourceType(args.type) !== undefined) return;
             if (isFrontDoorUrn(args.urn) && !args.opts.protect) {
                 reportViolation(`front-door resource ${args.name} is not protected: set protect: true so no deploy can replace or delete it (I4).`);
             }

@@ -1,17 +1,21 @@
 // repave:local:StatelessApi - the embedded target: real processes, real TLS and real traffic on loopback, no
 // cloud account. The model (spec, generation identity, probes, ordering) is shared; this file only maps it.
 import * as pulumi from "@pulumi/pulumi";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { frontDoorOptions, switchOptions } from "../changeover.ts";
 import { currentDeployId, generationIdentity } from "../generation.ts";
 import { durationMs, type StatelessApiSpec } from "../spec.ts";
 import { resolveLatestBuild } from "./image.ts";
-import { CertificateAuthority, FrontDoor, Gate, Generation, Switch } from "./providers.ts";
+import { CertificateAuthority, FrontDoor, Gate, Generation, Switch } from "./resources.ts";
 
 export interface StatelessApiArgs {
     /** The validated spec (see components/spec.ts); `image.source` must be `local-builds`. */
     readonly spec: StatelessApiSpec;
-    /** Where the front door keeps its routes, logs and processes' files. Default: `.repave/local/<stack>/<api>`. */
+    /**
+     * Where the front door keeps its routes, logs and processes' files, relative to the project (or absolute).
+     * Default: `.repave/local/<stack>/<api>`. Declared as given: the provider resolves it, so a moved checkout keeps
+     * its resources (their identity is the API's name and ports, never a path).
+     */
     readonly stateDir?: string;
     /** Identifies this deploy (default: REPAVE_DEPLOY_ID, else the time): `every-deploy` repaves once per id. */
     readonly deployId?: string;
@@ -46,7 +50,7 @@ export class StatelessApi extends pulumi.ComponentResource {
             throw new Error(`${spec.name}.image.source: the local target runs local-builds images, not ${spec.image.source}`);
         }
         const local = spec.local ?? { port: 8443, testPort: 8444, caRotation: "90d", adminTokenRotation: "30d" };
-        const stateDir = resolve(args.stateDir ?? join(".repave", "local", pulumi.getStack(), spec.name));
+        const stateDir = args.stateDir ?? join(".repave", "local", pulumi.getStack(), spec.name);
 
         // 1. Resolve the latest patched image and pin it by content hash.
         const image = resolveLatestBuild(spec.image.path, spec.image.version);

@@ -93,6 +93,8 @@ export class LocalStack {
         const stack = new this(dir, await freePort(), await freePort());
         for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
         cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
+        // repave's provider plugin, declared by Pulumi.yaml (plugins.providers: ./provider).
+        cpSync(join(repoRoot, "provider"), join(dir, "provider"), { recursive: true });
         // The model's shared constants (the front-door marker, secret shapes) live beside the policy pack.
         cpSync(join(repoRoot, "policy"), join(dir, "policy"), { recursive: true });
         cpSync(join(repoRoot, "images", "sample-api"), stack.imagesDir, { recursive: true });

@@ -66,7 +66,8 @@ describe("the packed package in a project of its own", () => {
             name: "orders-api", private: true, type: "module",
             dependencies: { repave: `file:${join(root, tarball)}`, "@pulumi/pulumi": "3.270.0" },
         }, null, 2));
-        writeFileSync(join(project, "Pulumi.yaml"), "name: orders-api\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.ts\n");
+        // The package's provider plugin is declared as the README says: run from the installed package, never downloaded.
+        writeFileSync(join(project, "Pulumi.yaml"), "name: orders-api\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.ts\nplugins:\n  providers:\n    - name: repave\n      path: ./node_modules/repave/provider\n");
         writeFileSync(join(project, "index.ts"), [
             'import { repaveProgram } from "repave";',
             "",

@@ -98,15 +98,15 @@ describe("repave plan on a real preview of the local target (engine events captu
 describe("repave plan: which API owns a resource", () => {
     it("follows the parent chain to the API's component, not a name prefix (orders vs orders-admin)", () => {
         const s = stackOf("local");
-        const gen = "pulumi-nodejs:dynamic/local:Generation";
+        const gen = "repave:local:Generation";
         const events = [
             ...s.api("orders"),
             ...s.api("orders-admin"),
-            s.door("same", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-front-door", "orders"),
+            s.door("same", "repave:local:FrontDoor", "orders-front-door", "orders"),
             s.child("create-replacement", gen, "orders-generation", "orders", { generation: "gbbbbbb" }),
-            s.door("delete-replaced", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-admin-front-door", "orders-admin"),
-            s.door("replace", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-admin-front-door", "orders-admin"),
-            s.door("create-replacement", "pulumi-nodejs:dynamic/local:FrontDoor", "orders-admin-front-door", "orders-admin"),
+            s.door("delete-replaced", "repave:local:FrontDoor", "orders-admin-front-door", "orders-admin"),
+            s.door("replace", "repave:local:FrontDoor", "orders-admin-front-door", "orders-admin"),
+            s.door("create-replacement", "repave:local:FrontDoor", "orders-admin-front-door", "orders-admin"),
             s.child("create-replacement", gen, "orders-admin-generation", "orders-admin", { generation: "gccccccc" }),
         ];
         const plan = planFromEvents("prod", events, [], ["orders", "orders-admin"], {});

@@ -56,18 +56,18 @@ const frontDoorUrn = (type: string) => `urn:pulumi:prod::repave::repave:aws:Stat
 
 describe("policy pack on each target's real resource shapes", () => {
     it("repave-image-max-age: old images fire on every target, fresh ones and resources without images do not", () => {
-        assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(45) }).length, 1);
+        assert.equal(check("repave-image-max-age", "repave:local:Generation", { imageCreatedAt: daysAgo(45) }).length, 1);
         assert.equal(check("repave-image-max-age", "aws:ec2/launchTemplate:LaunchTemplate", { tags: { "repave:image-created-at": daysAgo(45) } }).length, 1);
         assert.equal(check("repave-image-max-age", "kubernetes:apps/v1:Deployment", { metadata: { annotations: { "repave.dev/image-created-at": daysAgo(45) } } }).length, 1);
-        assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(3) }).length, 0);
-        assert.equal(check("repave-image-max-age", "pulumi-nodejs:dynamic/local:Generation", { imageCreatedAt: daysAgo(3) }, {}, { maxImageAgeDays: 1 }).length, 1);
+        assert.equal(check("repave-image-max-age", "repave:local:Generation", { imageCreatedAt: daysAgo(3) }).length, 0);
+        assert.equal(check("repave-image-max-age", "repave:local:Generation", { imageCreatedAt: daysAgo(3) }, {}, { maxImageAgeDays: 1 }).length, 1);
         assert.equal(check("repave-image-max-age", "aws:ec2/launchTemplate:LaunchTemplate", { tags: UNKNOWN }).length, 0, "unknown tags in a preview: nothing to judge yet");
         assert.equal(check("repave-image-max-age", "aws:s3/bucket:Bucket", {}).length, 0);
     });
 
     it("repave-cert-lifetime: the local and Kubernetes self-minted paths and cert-manager's Go durations", () => {
-        assert.match(check("repave-cert-lifetime", "pulumi-nodejs:dynamic/local:Generation", { certLifetimeDays: 365 })[0] ?? "", /365 days exceeds 90/);
-        assert.equal(check("repave-cert-lifetime", "pulumi-nodejs:dynamic/local:Generation", { certLifetimeDays: 30 }).length, 0);
+        assert.match(check("repave-cert-lifetime", "repave:local:Generation", { certLifetimeDays: 365 })[0] ?? "", /365 days exceeds 90/);
+        assert.equal(check("repave-cert-lifetime", "repave:local:Generation", { certLifetimeDays: 30 }).length, 0);
         assert.equal(check("repave-cert-lifetime", "pulumi-nodejs:dynamic/repave:GenerationSecrets", { api: "orders", lifetimeDays: 365 }).length, 1, "Kubernetes without cert-manager");
         assert.equal(check("repave-cert-lifetime", "pulumi-nodejs:dynamic/repave:GenerationSecrets", { api: "orders", lifetimeDays: 30 }).length, 0);
         const certificate = (duration?: string) => ({ apiVersion: "cert-manager.io/v1", kind: "Certificate", spec: { secretName: "orders-tls", ...(duration ? { duration } : {}) } });
@@ -106,7 +106,7 @@ describe("policy pack on each target's real resource shapes", () => {
             assert.equal(check("repave-front-door-protected", type, {}, { urn: frontDoorUrn(type), protect: true }).length, 0, type);
         }
         assert.equal(check("repave-front-door-protected", "aws:autoscaling/group:Group", {}).length, 0, "generation resources are meant to be replaced");
-        assert.equal(check("repave-front-door-protected", "pulumi-nodejs:dynamic/local:FrontDoor", {}, { urn: frontDoorUrn("pulumi-nodejs:dynamic/local:FrontDoor") }).length, 0);
+        assert.equal(check("repave-front-door-protected", "repave:local:FrontDoor", {}, { urn: frontDoorUrn("repave:local:FrontDoor") }).length, 0);
     });
 
     it("repave-secrets-are-secret: plain secret-shaped values anywhere, nested included; secrets and names alone are fine", () => {
@@ -117,8 +117,8 @@ describe("policy pack on each target's real resource shapes", () => {
         assert.equal(check("repave-secrets-are-secret", "kubernetes:apps/v1:Deployment", deployment(secret(pem))).length, 1, "the host hands secrets over unwrapped: only additionalSecretOutputs tells");
         assert.equal(check("repave-secrets-are-secret", "kubernetes:apps/v1:Deployment", deployment(secret(pem)), { additionalSecretOutputs: ["spec"] }).length, 0);
         assert.equal(check("repave-secrets-are-secret", "aws:ec2/launchTemplate:LaunchTemplate", { tagSpecifications: [{ tags: { note: credential } }] }).length, 1, "a credential under an innocent name");
-        assert.equal(check("repave-secrets-are-secret", "pulumi-nodejs:dynamic/local:Generation", { keyPem: pem, credential }, { additionalSecretOutputs: ["keyPem", "credential"] }).length, 0);
-        assert.equal(check("repave-secrets-are-secret", "pulumi-nodejs:dynamic/local:Generation", { keyPem: pem, credential }).length, 2);
+        assert.equal(check("repave-secrets-are-secret", "repave:local:Generation", { keyPem: pem, credential }, { additionalSecretOutputs: ["keyPem", "credential"] }).length, 0);
+        assert.equal(check("repave-secrets-are-secret", "repave:local:Generation", { keyPem: pem, credential }).length, 2);
         // Names alone are no evidence: a secret's name, a token's kind, a password policy.
         assert.equal(check("repave-secrets-are-secret", "aws:secretsmanager/secret:Secret", { name: "orders-credential", credential: "orders-credential", token: "Bearer", password: true }).length, 0);
         assert.equal(check("repave-secrets-are-secret", "kubernetes:apps/v1:Deployment", { spec: { template: { spec: { containers: [{ image: `registry.local/api@sha256:${"a".repeat(64)}` }] } } } }).length, 0, "an image digest is not an admin token");

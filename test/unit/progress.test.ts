@@ -12,19 +12,19 @@ const event = (kind: "pre" | "out", type: string, name: string, op: OpType): Eng
 
 describe("changeover progress", () => {
     it("maps the engine's operations to the changeover's steps", () => {
-        const gen = "pulumi-nodejs:dynamic/local:Generation";
+        const gen = "repave:local:Generation";
         assert.equal(stepOf(gen, urn(gen, "orders-generation"), "create-replacement"), "candidate");
         assert.equal(stepOf(gen, urn(gen, "orders-generation"), "replace"), undefined, "bookkeeping, not a step");
         assert.equal(stepOf(gen, urn(gen, "orders-generation"), "delete-replaced"), "retire");
-        assert.equal(stepOf("pulumi-nodejs:dynamic/local:Gate", urn("x", "orders-gate"), "update"), "gate");
-        assert.equal(stepOf("pulumi-nodejs:dynamic/local:Switch", urn("x", "orders-switch"), "update"), "switch");
-        assert.equal(stepOf("pulumi-nodejs:dynamic/local:FrontDoor", urn("x", "orders-front-door"), "same"), undefined);
+        assert.equal(stepOf("repave:local:Gate", urn("x", "orders-gate"), "update"), "gate");
+        assert.equal(stepOf("repave:local:Switch", urn("x", "orders-switch"), "update"), "switch");
+        assert.equal(stepOf("repave:local:FrontDoor", urn("x", "orders-front-door"), "same"), undefined);
     });
 
     it("prints each step once as plain lines outside a terminal, with elapsed time", () => {
         const lines: string[] = [];
         const progress = new ChangeoverProgress((t) => lines.push(t), false);
-        const gen = "pulumi-nodejs:dynamic/local:Generation";
+        const gen = "repave:local:Generation";
         for (const [kind, type, name, op] of [
             ["pre", gen, "orders-generation", "create-replacement"], ["out", gen, "orders-generation", "create-replacement"],
             ["pre", gen, "orders-generation", "replace"], ["out", gen, "orders-generation", "replace"],
