@@ -103,8 +103,11 @@ export const repaveProvider: pulumi.provider.Provider = {
     async diff(_id, urn, olds, news) {
         const handler = handlerFor(urn);
         const n = reveal(news as Props).plain;
-        const { changes, replaces, deleteBeforeReplace } = handler.diff(withoutDynamic(reveal(olds as Props).plain), withPaths(handler, n));
-        return { changes, replaces, deleteBeforeReplace: deleteBeforeReplace ?? false };
+        const o = reveal(olds as Props).plain;
+        const { changes, replaces, deleteBeforeReplace } = handler.diff(withoutDynamic(o), withPaths(handler, n));
+        // A resource a dynamic provider made (its code in the outputs) is updated once, to take that code and its
+        // paths out of the state; the update runs no step (below).
+        return { changes: changes || "__provider" in o, replaces, deleteBeforeReplace: deleteBeforeReplace ?? false };
     },
     async create(urn, inputs) {
         const handler = handlerFor(urn);
@@ -121,7 +124,11 @@ export const repaveProvider: pulumi.provider.Provider = {
     async update(_id, urn, olds, news) {
         const handler = handlerFor(urn);
         const { plain, secret } = reveal(news as Props);
-        const outs = await handler.update(withoutDynamic(reveal(olds as Props).plain), withPaths(handler, plain));
+        const o = reveal(olds as Props).plain;
+        const n = withPaths(handler, plain);
+        // Only moved from a dynamic provider, nothing else changed: the same outputs, without its code.
+        if ("__provider" in o && !handler.diff(withoutDynamic(o), n).changes) return { outs: conceal(withoutDynamic(o), handler, secret) };
+        const outs = await handler.update(withoutDynamic(o), n);
         return { outs: conceal(outs, handler, secret) };
     },
     async delete(_id, urn, props) {
