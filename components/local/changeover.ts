@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync
 import { join } from "node:path";
 import { runPositive, runProbeSuite, summarize, type KnownCredentials, type ProbeResult, type ProbeSuite } from "../probes.ts";
 import { FrontDoorClient, FrontDoorGoneError, readInfo, type FrontDoorState, type RouteSpec } from "./frontdoor/client.ts";
+import { findHaproxy } from "./frontdoor/runtime-api.ts";
 import { checkScan } from "../scan.ts";
 import { hashBuild, type ScanReport } from "./image.ts";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.ts";
@@ -67,6 +68,12 @@ export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: strin
         await stop(running.pid, marker, 10_000); // a leftover from an earlier stack of the same name
     }
     rmSync(join(inputs.stateDir, "frontdoor.json"), { force: true });
+    // The front door's traffic goes through HAProxy; without it, refuse in one line rather than fall back to a
+    // hand-written proxy (see README, "the local target's front door").
+    const haproxy = findHaproxy();
+    if ("missing" in haproxy) {
+        throw new Error(`front door for ${inputs.api}: ${haproxy.missing}; the local front door needs it (as root: apt-get install haproxy, or set REPAVE_HAPROXY to its path)`);
+    }
     const token = adminToken ?? randomBytes(32).toString("hex");
     const logFile = join(inputs.stateDir, "frontdoor.log");
     const pid = startDetached(
@@ -77,7 +84,8 @@ export async function startFrontDoor(inputs: FrontDoorInputs, adminToken?: strin
             REPAVE_FD_ADMIN_TOKEN: token,
             REPAVE_FD_PORT: String(inputs.port),
             REPAVE_FD_TEST_PORT: String(inputs.testPort),
-            // The daemon's deadlines (handshake, headers, request, upstream; see daemon.ts) may be tuned from the
+            REPAVE_HAPROXY: haproxy.path,
+            // The daemon's deadlines (handshake, headers, upstream; see frontdoor/haproxy-config.ts) may be tuned from the
             // environment of whoever starts it: the deploy's, or a test's.
             ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^REPAVE_FD_[A-Z_]+_MS$/.test(e[0]) && e[1] !== undefined)),
         },

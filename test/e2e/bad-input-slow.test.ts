@@ -181,8 +181,9 @@ describe("slow, idle and broken connections (front door daemon)", () => {
         const socket = await open();
         const since = Date.now();
         const done = closedBy(socket, since);
-        // Half the announced body: the backend holds the request, waiting for the rest.
-        socket.write(`POST /v1/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${victim.credential}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{"half":`);
+        // Half the announced body: the backend holds the request, waiting for the rest. More than one buffer
+        // (16 kB) of it: the front door holds a smaller body until it is complete, so no backend would read it yet.
+        socket.write(`POST /v1/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${victim.credential}\r\nContent-Type: application/json\r\nContent-Length: 40000\r\nConnection: close\r\n\r\n{"half":"${"a".repeat(20_000)}`);
         await sleep(300);
         for (const pid of instancePids(victim)) process.kill(pid, "SIGKILL");
         const { text, afterMs } = await done;

@@ -136,7 +136,8 @@ describe("bad input on the wire (front door and sample API)", () => {
         const doubled = `POST /v1/echo HTTP/1.1\r\nHost: localhost\r\n${auth()}Content-Length: 4\r\nContent-Length: 5\r\n\r\n{}{}`;
         assert.equal(statuses(await raw(doubled))[0], 400, "two different Content-Lengths");
         const bigHeaders = `GET /v1/hello HTTP/1.1\r\nHost: localhost\r\n${auth()}X-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`;
-        assert.equal(statuses(await raw(bigHeaders))[0], 431, "oversized headers");
+        // HAProxy answers a request whose headers overflow its buffer with 400 (it has no 431): refused either way.
+        assert.ok([400, 431].includes(statuses(await raw(bigHeaders))[0]!), "oversized headers");
         const body = `{"a":"${"b".repeat(200 * 1024)}"}`;
         const bigBody = `POST /v1/echo HTTP/1.1\r\nHost: localhost\r\n${auth()}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
         assert.equal(statuses(await raw(bigBody))[0], 413, "oversized body");

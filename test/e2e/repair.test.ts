@@ -156,7 +156,8 @@ describe("repair: supervisor restarts, active health checks, a generation brough
         for (const pid of all) process.kill(pid, "SIGKILL");
         await waitFor("everything dead", () => !changeover.generationAlive(g) && all.every((pid) => !isOurs(pid, marker(g))), 3000);
         const { createServer } = await import("node:net");
-        const squatter = createServer();
+        // The front door's health checks reach the squatter too; HAProxy ends a check connection with a reset.
+        const squatter = createServer((socket) => socket.on("error", () => undefined));
         const taken = Number(g.backends[0]!.split(":")[1]);
         // The dead instance's port is free once the kernel has closed its socket: take it as soon as it is.
         await waitFor("the dead instance's port free to take", () => new Promise<boolean>((r) => {
