@@ -3,10 +3,12 @@
 #   faketime   libfaketime: the Node-side suites run with the clock a year ahead (nothing ages by itself)
 #   jq         the driver's --format json output must parse with the tool people pipe it to
 #   chromium   headless: `repave report`'s page renders with no console error (test/e2e/fleet.test.ts)
+#   haproxy    the local front door's data path (components/local/frontdoor/data-path.ts): every local test and
+#              `up:local` need it; without it the front door refuses to start, saying so
 # Installs only what is missing, and only as root; without root it says what is missing and the tests that need
 # it report themselves skipped - never passed.
 set -euo pipefail
-packages=(faketime jq chromium)
+packages=(faketime jq chromium haproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
