@@ -16,6 +16,7 @@ import { DriverError, exitCodes } from "./errors.ts";
 import { deleteObjects, killedRunObjects, type orphanedObjects } from "./kubernetes-orphans.ts";
 import { describeDisposition, pendingCreates, providerUrn, type PendingCreate } from "./pending-creates.ts";
 import { localResourceType } from "../policy/model.ts";
+import { stopOrphanedProviders } from "./orphan-providers.ts";
 
 export interface RecoverReport {
     /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
@@ -27,6 +28,8 @@ export interface RecoverReport {
     deletedObjects: string[];
     /** What became of each pending create, one line each (cli/pending-creates.ts): imported, deleted, stopped, nothing, or LEFT. */
     pendingCreates: string[];
+    /** Provider plugin processes the killed engine left running in the project folder, stopped (cli/orphan-providers.ts). */
+    stoppedProviders: number;
 }
 
 /**
@@ -190,6 +193,9 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     const project = (await ws.projectSettings()).name;
     const locks = fileBackendLocks(backend, project, stack.name);
     checkRecoverable(locks, backend, options.force ?? false);
+    // The update is dead (or --force says so): its engine's provider plugins have no one to answer to. Stopped
+    // first, so none of them goes on creating behind the refresh and reaping below.
+    const stoppedProviders = await stopOrphanedProviders(ws.workDir);
 
     let lockCleared = false;
     if (locks === undefined || locks.length > 0) {
@@ -233,5 +239,5 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     for (const dir of stateDirs) {
         reapedGenerations.push(...(await reapGenerations(dir, (generation) => !known.has(generation))));
     }
-    return { repairedMetadata: options.repairedMetadata ?? [], lockCleared, pendingOperations, reapedGenerations, deletedObjects, pendingCreates: handled.map(describeDisposition) };
+    return { repairedMetadata: options.repairedMetadata ?? [], lockCleared, pendingOperations, reapedGenerations, deletedObjects, pendingCreates: handled.map(describeDisposition), stoppedProviders };
 }

@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import type { FleetSummary } from "../../cli/fleet.ts";
 import { ownerAlive, type LockOwner } from "../../cli/recover.ts";
 import { createFleetProject, type FleetMember, type FleetProject } from "./fleet-project.ts";
-import { repoRoot, startLoad, verifiedCall, type LoadReport } from "./harness.ts";
+import { providerProcessesIn, repoRoot, startLoad, verifiedCall, type LoadReport } from "./harness.ts";
 
 const exit = { ok: 0, locked: 4 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +111,8 @@ describe("repave fleet: the driver killed mid-wave, one recover, a rerun", () =>
             const recovered = await fleetJson(["recover", "--stacks", "kill-*"]);
             assert.equal(recovered.r.code, exit.ok, recovered.r.out);
             assert.ok(recovered.summary.stacks.every((s) => s.result === "recovered"), recovered.r.out);
+            // The dead engines' provider plugins (cwd the shared project folder) were stopped by the recovers.
+            assert.deepEqual(providerProcessesIn(project.dir), [], "provider plugins left after recover");
             await refreshCredentials();
             const afterKill = new Map<string, string>();
             for (const m of members) afterKill.set(m.stack, (await m.hello()).generation);

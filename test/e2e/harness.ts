@@ -1,7 +1,7 @@
 // A throwaway local stack driven by the real Pulumi CLI (.engine/bin/pulumi): its own project folder, file
 // backend, PULUMI_HOME, free loopback ports and a copy of the sample builds, so tests never share state.
 import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import * as https from "node:https";
 import { createServer } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -327,6 +327,26 @@ export function processesWith(marker: string): number[] {
         }
     }
     return pids;
+}
+
+/**
+ * Provider plugin processes running in `dir` ("pid argv"): the dynamic-provider host, a pulumi-resource-* executable,
+ * repave's plugin module. After a recover no engine runs there, so any such process was left by a killed one.
+ */
+export function providerProcessesIn(dir: string): string[] {
+    const found: string[] = [];
+    const real = realpathSync(dir);
+    for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            if (readlinkSync(`/proc/${entry}/cwd`) !== real) continue;
+            const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+            if (/\/cmd\/dynamic-provider|(^|\/)pulumi-resource-|\/components\/local\/plugin\/main\./.test(argv.slice(0, 2).join(" "))) found.push(`${entry} ${argv.join(" ").trim()}`);
+        } catch {
+            // exited meanwhile
+        }
+    }
+    return found;
 }
 
 export function portOpen(port: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 // I3 with the harshest interruption: SIGKILL of the whole `pulumi up` process group mid-changeover.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { LocalStack, processesWith, startLoad, upKilledWhen } from "./harness.ts";
+import { LocalStack, processesWith, providerProcessesIn, startLoad, upKilledWhen } from "./harness.ts";
 
 for (const [stage, when] of [
     ["while the candidate generation is being created", /hello-generation\s+creating replacement/],
@@ -35,8 +35,12 @@ for (const [stage, when] of [
                 // recover must remove it and say so - read back from the backend, not taken from a cancel's exit code.
                 const lockedBefore = stack.locks();
                 if (/locked/.test(blocked.out)) assert.ok(lockedBefore.length > 0, `the engine said locked, but no lock file: ${blocked.out}`);
+                // The killed engine's provider plugins live on (reparented to pid 1, cwd the project folder).
+                const leftByKill = providerProcessesIn(stack.dir);
                 const recovered = await stack.repave(["recover"]);
                 assert.equal(recovered.code, 0, recovered.out);
+                assert.deepEqual(providerProcessesIn(stack.dir), [], `provider plugins left after recover (${leftByKill.length} before it)`);
+                assert.match(recovered.out, new RegExp(`${leftByKill.length} orphaned provider process\\(es\\) stopped`));
                 assert.match(recovered.out, /lock cleared|damaged metadata file\(s\) removed/);
                 assert.deepEqual(stack.locks(), [], "no lock file is left");
                 if (lockedBefore.length > 0) assert.match(recovered.out, /lock cleared/);
