@@ -6,7 +6,7 @@ import { frontDoorOptions, switchOptions } from "../changeover.ts";
 import { currentDeployId, generationIdentity } from "../generation.ts";
 import { durationMs, type StatelessApiSpec } from "../spec.ts";
 import { resolveLatestBuild } from "./image.ts";
-import { CertificateAuthority, FrontDoor, Gate, Generation, Switch } from "./resources.ts";
+import { CertificateAuthority, FrontDoor, Gate, Generation, LocalProvider, Switch } from "./resources.ts";
 
 export interface StatelessApiArgs {
     /** The validated spec (see components/spec.ts); `image.source` must be `local-builds`. */
@@ -60,14 +60,17 @@ export class StatelessApi extends pulumi.ComponentResource {
             now: new Date(),
         });
 
-        const parent = { parent: this };
+        // repave's provider plugin, as an explicit provider: the stack's `repave:` config is the program's own and is
+        // never handed to the plugin (a default provider of package `repave` would take that namespace as its own).
+        const plugin = new LocalProvider(`${name}-plugin`, { parent: this });
+        const parent = { parent: this, provider: plugin };
         const frontDoor = new FrontDoor(
             `${name}-front-door`,
             { api: spec.name, port: local.port, testPort: local.testPort, stateDir, adminTokenRotationSeconds: durationMs(local.adminTokenRotation) / 1000 },
-            frontDoorOptions(this),
+            frontDoorOptions(this, { provider: plugin }),
         );
         // Rotates in place on a schedule, with overlap: its trust bundle (certPem) holds the signing CA and the next.
-        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, rotationSeconds: durationMs(local.caRotation) / 1000 }, frontDoorOptions(this));
+        const ca = new CertificateAuthority(`${name}-ca`, { commonName: `repave local CA (${spec.name})`, rotationSeconds: durationMs(local.caRotation) / 1000 }, frontDoorOptions(this, { provider: plugin }));
         const healthCheck = {
             path: spec.healthCheck.path,
             intervalSeconds: spec.healthCheck.intervalSeconds,
@@ -145,7 +148,7 @@ export class StatelessApi extends pulumi.ComponentResource {
                 keepWarmSeconds: spec.keepWarmSeconds,
                 intervalSeconds: spec.probes.intervalSeconds,
             },
-            switchOptions(this, gate),
+            switchOptions(this, gate, { provider: plugin }),
         );
 
         this.url = frontDoor.url;

@@ -8,6 +8,18 @@ import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
 import type * as Changeover from "./changeover.ts";
 
+/**
+ * repave's provider plugin (package `repave`) as an explicit provider, one per API. Explicit on purpose: the default
+ * provider of a package takes the stack config of the same namespace as its configuration, and `repave:` is the
+ * program's (`repave:apis`, `repave:target`) - it would be copied into the provider's state and every edit of an API
+ * would show as a provider update.
+ */
+export class LocalProvider extends pulumi.ProviderResource {
+    constructor(name: string, opts?: pulumi.ResourceOptions) {
+        super("repave", name, {}, opts);
+    }
+}
+
 /** The type token of a local resource, and the alias of the dynamic resource it was. */
 function typed(type: string, opts: pulumi.CustomResourceOptions | undefined, secrets: string[]): [string, pulumi.CustomResourceOptions] {
     return [

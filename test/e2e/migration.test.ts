@@ -68,6 +68,10 @@ describe("upgrade from the dynamic-resource release to the provider plugin", () 
             const resources = (await stack.exportState()).deployment.resources as Array<{ type: string; inputs?: unknown; outputs?: unknown }>;
             assert.deepEqual(resources.filter((r) => localResourceType(r.type) && JSON.stringify(r).includes("__provider")).map((r) => r.type), []);
             assert.deepEqual(resources.filter((r) => JSON.stringify([r.inputs, r.outputs]).includes(join(stack.dir, "components"))).map((r) => r.type), [], "a path of the checkout in state");
+            // The plugin runs as an explicit provider: the program's `repave:` config is never its configuration.
+            const plugins = resources.filter((r) => r.type === "pulumi:providers:repave");
+            assert.equal(plugins.length, 1);
+            assert.doesNotMatch(JSON.stringify(plugins[0]), /apis/);
             const door = (await stack.exportState()).deployment.resources.find((r) => r.type === "repave:local:FrontDoor")!;
             // The URN differs by its type only (the alias ties them): same project, stack, parent chain and name.
             assert.equal(door.urn, doorUrn.replace("pulumi-nodejs:dynamic/local:FrontDoor", "repave:local:FrontDoor"));
