@@ -23,7 +23,7 @@ export interface RunnerOptions {
     refresh?: boolean;
     /** run: deploy even when it replaces or deletes part of a front door (`--allow-front-door-change`). */
     allowFrontDoorChange?: boolean;
-    /** recover: also when a lock's owner cannot be checked (another machine, a bucket backend): `--force`. */
+    /** recover: also when a lock's owner cannot be checked (another machine, an unreadable backend): `--force`. */
     force?: boolean;
     /** Ages are measured at this time (status: `--at`); default now. */
     at?: Date | undefined;

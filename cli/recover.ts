@@ -6,7 +6,8 @@
 // It is only ever safe on a run that is dead. A lock whose owner is alive on this machine is a live update:
 // recover refuses, whatever it is told (clearing it would let a second update race the first, and stopping
 // "orphans" would stop the candidate the live run is creating). A lock it cannot judge - another machine's, or a
-// backend whose locks it cannot read (Pulumi Cloud, object stores) - needs --force, and recover says what that does.
+// backend whose locks it cannot read (Pulumi Cloud; a bucket with no credentials in the environment) - needs --force,
+// and recover says what that does. A bucket's lock objects are read through the S3 API (cli/s3-locks.ts).
 import type { ImportResource, LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
@@ -17,6 +18,7 @@ import { deleteObjects, killedRunObjects, type orphanedObjects } from "./kuberne
 import { describeDisposition, pendingCreates, providerUrn, type PendingCreate } from "./pending-creates.ts";
 import { localResourceType } from "../policy/model.ts";
 import { stopOrphanedProviders } from "./orphan-providers.ts";
+import { deleteS3Object, envCredentials, parseS3Backend, s3Locks } from "./s3-locks.ts";
 
 export interface RecoverReport {
     /** Damaged metadata sidecars removed from a file backend (see repairFileBackend). */
@@ -137,6 +139,40 @@ export function removeDeadLocks(backendUrl: string | undefined, project: string,
     return fileBackendLocks(backendUrl, project, stack) ?? [];
 }
 
+/** A bucket backend whose lock objects this process can read (credentials in the environment), else undefined. */
+function s3LockReader(backendUrl: string | undefined, project: string, stack: string, env: NodeJS.ProcessEnv) {
+    const bucket = parseS3Backend(backendUrl, env);
+    const creds = envCredentials(env);
+    if (!bucket || !creds) return undefined;
+    const qualified = stack.split("/").length === 3 ? stack : `organization/${project}/${stack.split("/").pop()}`;
+    const dir = `.pulumi/locks/${qualified}/`;
+    return {
+        read: () => s3Locks<LockOwner>(bucket, creds, dir),
+        remove: (key: string) => deleteS3Object(bucket, creds, key),
+    };
+}
+
+/**
+ * The stack's locks: a file backend's lock files, or a bucket's lock objects read through the S3 API (cli/s3-locks.ts);
+ * undefined when they cannot be read from here (Pulumi Cloud; a bucket with no credentials in the environment).
+ * A bucket that answers with an error throws it.
+ */
+export async function backendLocks(backendUrl: string | undefined, project: string, stack: string, env: NodeJS.ProcessEnv = process.env): Promise<LockOwner[] | undefined> {
+    const s3 = s3LockReader(backendUrl, project, stack, env);
+    return s3 ? (await s3.read()).map((l) => l.owner) : fileBackendLocks(backendUrl, project, stack);
+}
+
+/** removeDeadLocks for any backend whose locks can be read (file, or bucket): the locks still there afterwards. */
+async function removeDeadBackendLocks(backendUrl: string | undefined, project: string, stack: string, env: NodeJS.ProcessEnv): Promise<LockOwner[]> {
+    const s3 = s3LockReader(backendUrl, project, stack, env);
+    if (!s3) return removeDeadLocks(backendUrl, project, stack);
+    for (const l of await s3.read()) if (!ownerAlive(l.owner)) await s3.remove(l.key);
+    return (await s3.read()).map((l) => l.owner);
+}
+
+/** The driver's environment as the engine sees it: the workspace's variables over the process's. */
+const workspaceEnv = (ws: LocalWorkspace): NodeJS.ProcessEnv => ({ ...process.env, ...ws.envVars });
+
 /**
  * Refuses (exit 4) when the stack is locked by another update. A file or bucket backend's preview takes no lock, so
  * a `repave run` that previews first would otherwise preview beside a live update and then repave again the moment
@@ -145,7 +181,12 @@ export function removeDeadLocks(backendUrl: string | undefined, project: string,
 export async function refuseWhileLocked(stack: Stack, doing: string): Promise<void> {
     const ws = stack.workspace as LocalWorkspace;
     const backend = ws.envVars["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"];
-    const locks = fileBackendLocks(backend, (await ws.projectSettings()).name, stack.name);
+    let locks: LockOwner[] | undefined;
+    try {
+        locks = await backendLocks(backend, (await ws.projectSettings()).name, stack.name, workspaceEnv(ws));
+    } catch {
+        locks = undefined; // a bucket that cannot be listed now: the engine's own lock still refuses a second update
+    }
     if (locks && locks.length > 0) {
         throw new DriverError(`${doing}: the stack is locked by another update: ${locks.map(describe).join(", ")}; wait for it, or run \`repave recover\` once it is dead`, exitCodes.locked);
     }
@@ -191,8 +232,15 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
     const ws = stack.workspace as LocalWorkspace;
     const backend = ws.envVars["PULUMI_BACKEND_URL"] ?? process.env["PULUMI_BACKEND_URL"] ?? "(your `pulumi login`)";
     const project = (await ws.projectSettings()).name;
-    const locks = fileBackendLocks(backend, project, stack.name);
-    checkRecoverable(locks, backend, options.force ?? false);
+    const env = workspaceEnv(ws);
+    let locks: LockOwner[] | undefined;
+    let unreadable = "";
+    try {
+        locks = await backendLocks(backend, project, stack.name, env);
+    } catch (err) {
+        unreadable = ` (${(err as Error).message})`; // the service's answer, e.g. HTTP 403 AccessDenied
+    }
+    checkRecoverable(locks, `${backend}${unreadable}`, options.force ?? false);
     // The update is dead (or --force says so): its engine's provider plugins have no one to answer to. Stopped
     // first, so none of them goes on creating behind the refresh and reaping below.
     const stoppedProviders = await stopOrphanedProviders(ws.workDir);
@@ -206,8 +254,8 @@ export async function recover(stack: Stack, options: { force?: boolean; repaired
         }
     }
     if (locks !== undefined && locks.length > 0) {
-        // A cancel that "succeeds" proves nothing on a file backend: read the locks back.
-        const remaining = removeDeadLocks(backend, project, stack.name);
+        // A cancel that "succeeds" proves nothing on a file or bucket backend: read the locks back.
+        const remaining = await removeDeadBackendLocks(backend, project, stack.name, env);
         if (remaining.length > 0) {
             throw new RecoverRefusedError(`the stack is still locked after the cancel: ${remaining.map(describe).join(", ")}; nothing else was changed.`);
         }

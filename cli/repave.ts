@@ -49,8 +49,8 @@ options:
   --format text|md|json    output of plan/status (default: text; plan's text is its Markdown)
   --out FILE               also write the plan/status output to FILE (e.g. for a PR comment)
   --audit-file FILE        append audit events to FILE instead of stderr
-  --force                  recover: also when the lock's owner cannot be checked (another machine, a remote
-                           backend); never when it is alive on this machine
+  --force                  recover: also when the lock's owner cannot be checked (another machine, Pulumi
+                           Cloud, a bucket without AWS_* credentials); never when it is alive on this machine
   --policy-pack DIR        plan/run: a policy pack the update must pass (repeatable; e.g. the package's policy/)
   --verbose, -v            run/rollback: the Pulumi CLI's own output too, besides the changeover's steps
   --if-older-than DUR      run: e.g. 12h, 7d

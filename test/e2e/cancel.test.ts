@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { collect, LocalStack, processesWith, startLoad } from "./harness.ts";
+import { secondRunAndRecoverRefused } from "./state-cases.ts";
 
 describe("interrupting a run", () => {
     let stack: LocalStack;
@@ -68,28 +69,7 @@ describe("interrupting a run", () => {
     }
 
     it("recover refuses while another update is live, and that update completes", async () => {
-        // A bake long enough that the update is certainly still live when the second run and recover ask: on a
-        // loaded machine each driver takes seconds to start, and a 3 s bake had ended by then (recover: "lock was free").
-        stack.api = { ...stack.api, keepWarmSeconds: 30 };
-        stack.writeConfig();
-        const child = stack.spawnRepave(["run"], true);
-        let seen = "";
-        const running = new Promise<void>((resolve) =>
-            child.stderr!.on("data", (d: Buffer) => {
-                seen += d.toString();
-                if (/hello: candidate: starting/.test(seen)) resolve();
-            }),
-        );
-        const finished = collect(child);
-        await running;
-        const [second, recovered] = await Promise.all([stack.repave(["run"]), stack.repave(["recover"])]);
-        assert.equal(second.code, 4, `a second run while one is live: exit 4 (locked)\n${second.out}`);
-        assert.equal(recovered.code, 4, `recover must refuse (exit 4):\n${recovered.out}`);
-        assert.match(recovered.out, /an update is running: .*pid \d+/);
-        const result = await finished;
-        assert.equal(result.code, 0, `the live update was broken by recover:\n${seen}${result.out}`);
-        stack.api = { ...stack.api, keepWarmSeconds: 3 };
-        stack.writeConfig();
+        await secondRunAndRecoverRefused(stack);
         credential = await stack.liveCredential();
         await convergesAfter("recover during a live update");
     });

@@ -5,10 +5,8 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { auditEventSchema } from "../../cli/audit.ts";
-import type { Plan } from "../../cli/plan.ts";
-import { LocalStack, repoRoot, startLoad } from "./harness.ts";
-
-const exit = { ok: 0, failed: 1, repavePending: 2, attention: 3, locked: 4, notFound: 5, gateFailed: 6, policyViolation: 7, usage: 64 };
+import { LocalStack, repoRoot } from "./harness.ts";
+import { exit, planOnFreshStack, rollbackUnderLoad, runThenPlan } from "./state-cases.ts";
 
 describe("repave driver", () => {
     let stack: LocalStack;
@@ -28,44 +26,11 @@ describe("repave driver", () => {
         const r = await stack.repave([...args, "--audit-file", auditFile]);
         return r;
     };
-    const planJson = async (): Promise<{ code: number | null; plan: Plan }> => {
-        const out = join(stack.dir, "plan.json");
-        const r = await repave("plan", "--format", "json", "--out", out);
-        assert.ok(r.code === exit.ok || r.code === exit.repavePending, r.out);
-        return { code: r.code, plan: JSON.parse(readFileSync(out, "utf8")) as Plan };
-    };
-
-    it("plan on a fresh stack: everything is new, exit 2", async () => {
-        const { code, plan } = await planJson();
-        assert.equal(code, exit.repavePending);
-        const api = plan.apis.find((a) => a.api === "hello")!;
-        assert.equal(api.liveGeneration, null);
-        assert.match(api.candidateGeneration ?? "", /^g[0-9a-f]{6}$/);
-        assert.ok(api.created.some((c) => c.name === "hello-front-door"), "front door is created on the first deploy");
-    });
+    it("plan on a fresh stack: everything is new, exit 2", () => planOnFreshStack(stack, repave));
 
     it("run deploys; plan after it keeps the front door and replaces the generation, with the right ages", async () => {
-        const r = await repave("run");
-        assert.equal(r.code, exit.ok, r.out);
+        await runThenPlan(stack, repave, builtAt);
         secrets.push(await stack.credential());
-        const live = await stack.hello();
-        const { code, plan } = await planJson();
-        assert.equal(code, exit.repavePending, "every-deploy: the next deploy repaves");
-        const api = plan.apis.find((a) => a.api === "hello")!;
-        assert.equal(api.liveGeneration, live.generation);
-        assert.notEqual(api.candidateGeneration, live.generation);
-        assert.ok(api.frontDoorKept, "front door kept");
-        assert.ok(api.kept.some((k) => k.name === "hello-front-door"));
-        assert.deepEqual(api.replaced.map((x) => x.name), ["hello-generation"]);
-        assert.ok(api.certificate.rotated && api.credentialRotated);
-        assert.equal(api.image.changed, false);
-        // Its age is measured from when its content was first built, not from the deploy.
-        const expectedDays = (Date.now() - builtAt.getTime()) / 86_400_000;
-        assert.ok(Math.abs(Number.parseFloat(api.image.fromAge!) - expectedDays) < 0.2, `image age ${api.image.fromAge} vs ${expectedDays.toFixed(1)}d`);
-
-        const md = await repave("plan", "--format", "md");
-        assert.match(md.out, /\| front door \| kept \|/);
-        assert.match(md.out, new RegExp(`${live.generation} → g[0-9a-f]{6}`));
     });
 
     it("run --if-older-than: a no-op when fresh, a repave when old or when a newer image waits", async () => {
@@ -100,23 +65,7 @@ describe("repave driver", () => {
     });
 
     it("rollback redeploys the previous image as a new gated generation, with 0 failed requests", async () => {
-        const current = await stack.hello();
-        assert.equal(current.imageVersion, "1.2.0");
-        let credential = await stack.credential();
-        const load = startLoad(stack.port, () => credential);
-        try {
-            const r = await repave("rollback");
-            assert.equal(r.code, exit.ok, r.out);
-            const rolled = await stack.hello();
-            assert.equal(rolled.imageVersion, "1.1.0");
-            assert.notEqual(rolled.generation, current.generation);
-            credential = await stack.credential();
-            secrets.push(credential);
-        } finally {
-            const report = await load.stop();
-            console.log(`load: ${JSON.stringify(report)}`);
-            assert.equal(report.failed, 0, JSON.stringify(report));
-        }
+        secrets.push(await rollbackUnderLoad(stack, repave));
     });
 
     it("audit lines parse against the schema and hold no secret", () => {

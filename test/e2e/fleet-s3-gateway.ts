@@ -8,7 +8,7 @@ import { connect } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "./harness.ts";
+import { freePort, type StateBackend } from "./harness.ts";
 
 export const gatewayModule = "github.com/versity/versitygw/cmd/versitygw";
 export const gatewayVersion = "v1.8.0";
@@ -39,6 +39,8 @@ export interface Gateway {
     root: string;
     /** Pulumi's backend URL for `bucket` (gocloud.dev's s3blob parameters, aws-sdk-go-v2 flavour). */
     backendUrl(bucket: string): string;
+    /** The engine's environment for state in `bucket` (URL and credentials), and the bucket's folder. */
+    stateBackend(bucket: string): StateBackend;
     stop(): Promise<void>;
 }
 
@@ -70,12 +72,14 @@ export async function startGateway(bin: string, root: string, buckets: string[])
         await new Promise((r) => setTimeout(r, 100));
     }
     if (!(await listening(port))) throw new Error(`versitygw did not listen on 127.0.0.1:${port} in 10 s:\n${log}`);
+    const backendUrl = (bucket: string) => `s3://${bucket}?endpoint=http://127.0.0.1:${port}&use_path_style=true&disable_https=true&region=us-east-1`;
     return {
         port,
         accessKey,
         secretKey,
         root,
-        backendUrl: (bucket) => `s3://${bucket}?endpoint=http://127.0.0.1:${port}&use_path_style=true&disable_https=true&region=us-east-1`,
+        backendUrl,
+        stateBackend: (bucket) => ({ env: { PULUMI_BACKEND_URL: backendUrl(bucket), AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: secretKey }, root: join(root, bucket) }),
         stop: async () => {
             if (child.exitCode !== null) return;
             const exited = new Promise((r) => child.once("exit", r));

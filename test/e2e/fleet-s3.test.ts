@@ -28,11 +28,7 @@ describe("repave fleet with state in an S3-compatible bucket (versitygw)", () =>
         const { bin, buildSeconds } = await gatewayBinary();
         console.log(`versitygw ${gatewayVersion}: ${buildSeconds ? `built in ${buildSeconds.toFixed(1)} s` : "cached"}`);
         gateway = await startGateway(bin, root, ["state"]);
-        project = await createFleetProject("fleet-s3", names, {
-            PULUMI_BACKEND_URL: gateway.backendUrl("state"),
-            AWS_ACCESS_KEY_ID: gateway.accessKey,
-            AWS_SECRET_ACCESS_KEY: gateway.secretKey,
-        });
+        project = await createFleetProject("fleet-s3", names, gateway.stateBackend("state").env);
         auditFile = join(project.dir, "audit.jsonl");
     });
 

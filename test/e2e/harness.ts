@@ -51,8 +51,17 @@ export interface ExportedState {
     };
 }
 
+/** A state backend other than the default file one: the engine's environment for it, and the folder its objects are
+ * kept in on this machine (a versitygw bucket's folder), which locks() and stateText() read. */
+export interface StateBackend {
+    env: Record<string, string>;
+    root: string;
+}
+
 export class LocalStack {
     readonly dir: string;
+    /** Where the backend keeps `.pulumi/` on disk: the file backend's folder, or an S3 gateway's bucket folder. */
+    stateRoot: string;
     readonly imagesDir: string;
     readonly stack: string = "e2e";
     readonly port: number;
@@ -65,6 +74,7 @@ export class LocalStack {
         this.port = port;
         this.testPort = testPort;
         this.imagesDir = join(dir, "images");
+        this.stateRoot = join(dir, ".pulumi-state");
         this.env = {
             ...process.env,
             PATH: `${engineBin}:${join(repoRoot, "node_modules", ".bin")}:${process.env["PATH"] ?? ""}`,
@@ -88,9 +98,13 @@ export class LocalStack {
     }
 
     /** A new stack of this class (subclasses, e.g. the Kubernetes target's, set their own config in writeConfig). */
-    static async create<T extends LocalStack>(this: new (dir: string, port: number, testPort: number) => T, prefix: string): Promise<T> {
+    static async create<T extends LocalStack>(this: new (dir: string, port: number, testPort: number) => T, prefix: string, backend?: StateBackend): Promise<T> {
         const dir = mkdtempSync(join(tmpdir(), `repave-${prefix}-`));
         const stack = new this(dir, await freePort(), await freePort());
+        if (backend) {
+            Object.assign(stack.env, backend.env);
+            stack.stateRoot = backend.root;
+        }
         for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(repoRoot, f), join(dir, f));
         cpSync(join(repoRoot, "components"), join(dir, "components"), { recursive: true });
         // repave's provider plugin, declared by Pulumi.yaml (plugins.providers: ./provider).
@@ -198,9 +212,9 @@ export class LocalStack {
         return token;
     }
 
-    /** Lock files of this stack in its file backend (pkg/backend/diy/lock.go's layout). */
+    /** Lock files (or a bucket's lock objects) of this stack in its backend (pkg/backend/diy/lock.go's layout). */
     locks(): string[] {
-        const dir = join(this.dir, ".pulumi-state", ".pulumi", "locks", "organization", "repave", this.stack);
+        const dir = join(this.stateRoot, ".pulumi", "locks", "organization", "repave", this.stack);
         return existsSync(dir) ? readdirSync(dir) : [];
     }
 
@@ -232,7 +246,7 @@ export class LocalStack {
 
     /** The checkpoint exactly as the backend stores it. */
     stateText(): string {
-        const file = join(this.dir, ".pulumi-state", ".pulumi", "stacks", "repave", `${this.stack}.json`);
+        const file = join(this.stateRoot, ".pulumi", "stacks", "repave", `${this.stack}.json`);
         return existsSync(file) ? readFileSync(file, "utf8") : "";
     }
 
