@@ -77,7 +77,15 @@ function cpuMs(pids: number[]): number {
 function processesOf(daemon: number, stateDir: string): number[] {
     const proxy = (JSON.parse(readFileSync(join(stateDir, "frontdoor.json"), "utf8")) as { proxyPid?: number }).proxyPid;
     if (proxy === undefined) return [daemon];
-    const group = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[2] === String(proxy));
+    // HAProxy's master and worker; not its watchdog (a `tail` that sleeps), whatever else is in the group.
+    const group = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+            const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+            return stat.includes("(haproxy)") && stat.split(") ")[1]!.split(" ")[2] === String(proxy);
+        } catch {
+            return false; // gone meanwhile
+        }
+    });
     return [daemon, ...group.map(Number)];
 }
 

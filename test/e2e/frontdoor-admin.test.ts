@@ -4,6 +4,7 @@
 // be retired ("gone" and "call failed" are different things).
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { get } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,6 +90,39 @@ describe("front door admin channel and the I1 guard", () => {
         rmSync(readInfo(frontDoor.stateDir)!.adminSocket);
         await assert.rejects(retireGeneration(live, frontDoor.adminToken), /refusing to delete generation gadmin1 .*did not answer/);
         assert.ok(live.pids.every((pid) => isOurs(pid, `--repave-generation=hello/gadmin1@${live.stateDir}`)), "the serving generation still runs");
+    });
+
+    it("its HAProxy killed: the daemon starts another with the routes, certificate and counts it had", async () => {
+        const fd = await start();
+        try {
+            const live = await startSampleGeneration(dir, fd, ca, "gadmin2", 1, 1);
+            const client = frontDoorClient(fd.stateDir, fd.adminToken);
+            await client.setRoute("production", routeOf(live));
+            const call = () =>
+                new Promise<number>((resolve) => {
+                    get({ host: "127.0.0.1", port: fd.port, path: "/v1/hello", ca: ca.certPem, servername: "localhost", agent: false, headers: { host: "localhost", authorization: `Bearer ${live.credential}` } }, (res) => {
+                        res.resume();
+                        resolve(res.statusCode ?? 0);
+                    }).on("error", () => resolve(-1));
+                });
+            assert.equal(await call(), 200);
+            await new Promise((r) => setTimeout(r, 1200)); // the daemon reads HAProxy's counters every second
+            const { proxyPid } = readInfo(fd.stateDir) as unknown as { proxyPid: number };
+            process.kill(proxyPid, "SIGKILL");
+            const killedAt = Date.now();
+            let status = -1;
+            while (status !== 200) {
+                assert.ok(Date.now() - killedAt < 5000, `no 200 within 5 s of HAProxy's death (last ${status})`);
+                await new Promise((r) => setTimeout(r, 100));
+                status = await call(); // verified against the CA: the generation's certificate is back too
+            }
+            assert.notEqual((readInfo(fd.stateDir) as unknown as { proxyPid: number }).proxyPid, proxyPid, "a new HAProxy");
+            const state = await client.state();
+            assert.equal(state.routes.production?.generation, "gadmin2");
+            assert.ok((state.served["gadmin2"] ?? 0) >= 2, `served before the restart still counted: ${JSON.stringify(state.served)}`);
+        } finally {
+            await stopFrontDoor(fd);
+        }
     });
 
     it("after the front door dies, its token reaches no other process on its old address", async () => {

@@ -112,10 +112,13 @@ export class HaproxyDataPath {
         this.writeMaps();
         // Stops HAProxy when this daemon is gone however it went (SIGKILL too): nothing else would.
         const watchdog = join(this.stateDir, "watchdog.sh");
-        writeFileSync(watchdog, `while grep -qzxF -- '--repave-frontdoor=${this.stateDir}' /proc/${process.pid}/cmdline 2>/dev/null; do sleep 0.5; done\nkill -TERM $PPID\n`, { mode: 0o600 });
+        // (tail --pid waits without forking: no process is started every half second.)
+        writeFileSync(watchdog, `tail --pid=${process.pid} --sleep-interval=0.5 -f /dev/null\nkill -TERM $PPID\n`, { mode: 0o600 });
         writeFileSync(this.f.config, renderConfig(this.stateDir, this.ports, this.deadlines, `/bin/sh ${watchdog}`), { mode: 0o600 });
         await this.stopLeftover();
         await this.launch();
+        // Counters are read every second, so an HAProxy that dies takes at most a second of counts with it.
+        setInterval(() => void this.serial(() => this.read()).catch(() => undefined), 1000).unref();
     }
 
     /** An HAProxy of this state folder whose daemon died (its watchdog stops it within a second; do not wait). */
@@ -144,6 +147,12 @@ export class HaproxyDataPath {
             // One that never got ready is launch()'s failure, retried by whoever called it.
             if (this.stopping || this.child !== child || !ready) return;
             console.error(`front door: HAProxy exited (${signal ?? code}); restarting it`);
+            // A worker that outlived its master still holds the listeners: the group goes with the master.
+            try {
+                process.kill(-child.pid!, "SIGKILL");
+            } catch {
+                // nothing left of it
+            }
             this.bankAll();
             void this.serial(() => this.relaunch());
         });
@@ -172,13 +181,17 @@ export class HaproxyDataPath {
         }
     }
 
-    /** Soft stop (in-flight requests finish, hard-stop-after bounds it), then the whole process group. */
+    /**
+     * Soft stop of the master, which passes it to its workers (in-flight requests finish, hard-stop-after bounds
+     * it) - not to the group: the watchdog would die of it and the master then kill everything at once. After
+     * graceMs, the whole process group.
+     */
     async stop(graceMs = 12_000): Promise<void> {
         this.stopping = true;
         const pid = this.child?.pid;
         if (pid === undefined || this.child!.exitCode !== null || this.child!.signalCode !== null) return;
         const gone = new Promise((r) => this.child!.once("exit", r));
-        process.kill(-pid, "SIGUSR1");
+        process.kill(pid, "SIGUSR1");
         if ((await Promise.race([gone.then(() => true), sleep(graceMs).then(() => false)])) === false) {
             process.kill(-pid, "SIGKILL");
             await gone;
@@ -320,7 +333,7 @@ export class HaproxyDataPath {
 
     private bank(i: number, stats: Array<Record<string, string>>): void {
         const s = this.slots[i]!;
-        if (!s.spec) return;
+        if (!s.spec || !this.row(stats, i)) return;
         const now = this.countersOf(stats, i);
         const b = (this.banked[s.spec.generation] ??= { served: 0, failed: 0 });
         b.served += now.served - s.base.served;
