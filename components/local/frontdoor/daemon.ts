@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { timingSafeEqual } from "node:crypto";
 import { HaproxyDataPath, type RouteName, type RouteSpec } from "./data-path.ts";
-import { deadlinesFromEnv } from "./haproxy-config.ts";
+import { deadlinesFromEnv, serversPerSlot } from "./haproxy-config.ts";
 import { findHaproxy } from "./runtime-api.ts";
 
 export type { BackendCheck, RouteName, RouteSpec } from "./data-path.ts";
@@ -129,6 +129,9 @@ async function main(): Promise<void> {
                     spec = JSON.parse(raw) as RouteSpec;
                     if (!spec.generation || !Array.isArray(spec.backends) || spec.backends.length === 0) {
                         return send(400, { error: "a route needs a generation and at least one backend" });
+                    }
+                    if (spec.backends.length > serversPerSlot) {
+                        return send(400, { error: `the local front door routes at most ${serversPerSlot} backends per generation (got ${spec.backends.length})` });
                     }
                     tls.createSecureContext({ cert: spec.certPem, key: spec.keyPem });
                 } catch (err) {

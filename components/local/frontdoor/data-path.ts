@@ -7,12 +7,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCertificateAuthority } from "../pki.ts";
-import { files, renderConfig, slotCount, slotName, type Deadlines } from "./haproxy-config.ts";
+import { files, renderConfig, serversPerSlot, slotCount, slotName, type Deadlines } from "./haproxy-config.ts";
 import { expectOk, parseStat, runtime } from "./runtime-api.ts";
 
 export type RouteName = "production" | "test";
 
-/** The active health check of a route's backends (the spec's healthCheck); without one, the app contract's /healthz. */
+/**
+ * The spec's health check of a route's backends. The front door checks its path (without one, the app contract's
+ * /healthz); its timing is HAProxy's own (haproxy-config.ts) - the spec's timing gates the candidate (waitHealthy).
+ */
 export interface BackendCheck {
     path: string;
     intervalSeconds: number;
@@ -43,7 +46,7 @@ interface Counters {
 }
 
 interface Slot {
-    /** Generation, backends and health check it holds: a route to the same is a route to this slot. */
+    /** Generation, backends and health-check path it holds: a route to the same is a route to this slot. */
     key?: string;
     spec?: RouteSpec;
     /** Counters when it took its generation (HAProxy's only grow until it restarts). */
@@ -52,8 +55,7 @@ interface Slot {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const slotKey = (s: RouteSpec) => JSON.stringify([s.generation, s.backends, s.healthCheck ?? null]);
-const port = (backend: string) => backend.split(":")[1]!;
+const slotKey = (s: RouteSpec) => JSON.stringify([s.generation, s.backends, s.healthCheck?.path ?? "/healthz"]);
 
 export class HaproxyDataPath {
     private readonly f: ReturnType<typeof files>;
@@ -164,7 +166,7 @@ export class HaproxyDataPath {
             await sleep(50);
         }
         // After a restart: put every slot's servers back (maps and certificates came from the files).
-        for (const [i, slot] of this.slots.entries()) if (slot.spec) await this.addServers(i, slot.spec);
+        for (const [i, slot] of this.slots.entries()) if (slot.spec) await this.setServers(i, slot.spec);
         ready = true;
     }
 
@@ -238,7 +240,7 @@ export class HaproxyDataPath {
 
     private async checks(i: number, op: "enable" | "disable"): Promise<void> {
         const spec = this.slots[i]!.spec;
-        if (spec) await this.cmd(spec.backends.map((b) => `${op} health ${slotName(i)}/p${port(b)}`).join(";"));
+        if (spec) await this.cmd(spec.backends.map((_, n) => `${op} health ${slotName(i)}/p${n + 1}`).join(";"));
     }
 
     /** A slot no route names and no request is in: the longest free, so a retiring generation keeps its count. */
@@ -252,31 +254,36 @@ export class HaproxyDataPath {
         if (free.length === 0) throw new Error(`no free slot: ${slotCount} generations hold routes or requests`);
         const { i, s } = free[0]!;
         this.bank(i, stats);
-        for (const row of stats.filter((r) => r["pxname"] === slotName(i) && !/^(FRONTEND|BACKEND)$/.test(r["svname"]!))) {
-            await this.cmd(`set server ${slotName(i)}/${row["svname"]} state maint;del server ${slotName(i)}/${row["svname"]}`);
-        }
         s.base = this.countersOf(stats, i);
         s.key = slotKey(spec);
         s.spec = spec;
         await this.mapSet(this.f.generations, slotName(i), spec.generation);
         await this.mapSet(this.f.checks, slotName(i), spec.healthCheck?.path ?? "/healthz");
-        await this.addServers(i, spec);
+        await this.setServers(i, spec);
         return i;
     }
 
-    /** Each backend twice: checked, and an unchecked backup twin (failing open when every checked one is down). */
-    private async addServers(i: number, spec: RouteSpec): Promise<void> {
-        const c = spec.healthCheck;
-        const inter = Math.max(100, Math.round((c?.intervalSeconds ?? 1) * 1000));
-        // A refused connection takes the server out at once (observe layer4), not after `fall` failed checks.
-        const checked = `check inter ${inter} rise ${c?.healthyThreshold ?? 2} fall 2 observe layer4 error-limit 1 on-error mark-down`;
-        for (const b of spec.backends) {
-            const p = `${slotName(i)}/p${port(b)}`;
-            const backup = `${slotName(i)}/b${port(b)}`;
-            await this.cmd(`add server ${p} ${b} ${checked}`);
-            await this.cmd(`add server ${backup} ${b} backup`);
-            await this.cmd(`enable server ${p};enable health ${p};enable server ${backup}`);
+    /**
+     * The generation's backends into the slot's first server slots, each twice: checked (p<n>), and an unchecked
+     * backup twin (b<n>) that takes requests only when every checked one is down - failing open. The rest: maint.
+     */
+    private async setServers(i: number, spec: RouteSpec): Promise<void> {
+        const commands: string[] = [];
+        for (let n = 1; n <= serversPerSlot; n++) {
+            const backend = spec.backends[n - 1];
+            for (const kind of ["p", "b"]) {
+                const server = `${slotName(i)}/${kind}${n}`;
+                if (!backend) {
+                    commands.push(`set server ${server} state maint`);
+                    continue;
+                }
+                const [host, p] = backend.split(":");
+                commands.push(`set server ${server} addr ${host} port ${p}`, `set server ${server} state ready`);
+                if (kind === "p") commands.push(`enable health ${server}`);
+            }
         }
+        // Batches: one runtime call per few servers, not one per command.
+        for (let n = 0; n < commands.length; n += 16) await this.cmd(commands.slice(n, n + 16).join(";"));
     }
 
     private async setDomains(i: number, domains: string[]): Promise<void> {
@@ -368,8 +375,8 @@ export class HaproxyDataPath {
                 const busy = this.inflightOf(stats, i);
                 if (busy > 0) t.inflight[gen] = (t.inflight[gen] ?? 0) + busy;
                 if (!routed.has(i)) continue;
-                for (const b of s.spec.backends) {
-                    const status = stats.find((r) => r["pxname"] === slotName(i) && r["svname"] === `p${port(b)}`)?.["status"] ?? "";
+                for (const [n, b] of s.spec.backends.entries()) {
+                    const status = stats.find((r) => r["pxname"] === slotName(i) && r["svname"] === `p${n + 1}`)?.["status"] ?? "";
                     t.health[b] = /^(UP|no check)/.test(status) ? "up" : "down";
                 }
             }

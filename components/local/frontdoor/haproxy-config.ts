@@ -6,6 +6,11 @@ import { join } from "node:path";
 /** Backends a generation's servers are put in; a route names one through the routes map. */
 export const slotCount = 6;
 export const slotName = (i: number) => `slot${i}`;
+/**
+ * Server slots per backend. Static (server-template), not `add server`: HAProxy 2.6 never reuses a connection to a
+ * dynamic server, and a new upstream connection per request cost twice the CPU and most of the added latency.
+ */
+export const serversPerSlot = 32;
 
 /** Deadlines, in ms; the REPAVE_FD_*_MS environment of whoever starts the front door tunes them (tests shorten them). */
 export interface Deadlines {
@@ -66,6 +71,11 @@ backend ${slotName(i)}
     option httpchk
     http-check send meth GET uri-lf %[str(${slotName(i)}),map(${f.checks},/healthz)] ver HTTP/1.1 hdr host localhost
     http-check expect status 200
+    # Static check timing (2.6 cannot change it at runtime, and a reload would reset clients): every 0.5 s, 0.5 s
+    # to answer, two failures out, two passes back; a refused connection takes a server out at once.
+    timeout check 500
+    server-template p 1-${serversPerSlot} 127.0.0.1:1 disabled check inter 500 fastinter 200 downinter 500 rise 2 fall 2 observe layer4 error-limit 1 on-error mark-down
+    server-template b 1-${serversPerSlot} 127.0.0.1:1 disabled backup
     # Never replay a request with a body, nor one whose method is not idempotent (a failed connect is retried:
     # nothing was sent).
     http-request disable-l7-retry if { req.hdr(content-length) -m found } || { req.hdr(transfer-encoding) -m found }
