@@ -120,7 +120,7 @@ export class HaproxyDataPath {
         await this.stopLeftover();
         await this.launch();
         // Counters are read every second, so an HAProxy that dies takes at most a second of counts with it.
-        setInterval(() => void this.serial(() => this.read()).catch(() => undefined), 1000).unref();
+        setInterval(() => void this.serial(() => this.read(false)).catch(() => undefined), 1000).unref();
     }
 
     /** An HAProxy of this state folder whose daemon died (its watchdog stops it within a second; do not wait). */
@@ -317,8 +317,9 @@ export class HaproxyDataPath {
         renameSync(`${file}.tmp`, file);
     }
 
-    private async read(): Promise<Array<Record<string, string>>> {
-        this.last = parseStat(await runtime(this.f.socket, "show stat"));
+    /** `show stat` of the backends (type 2), and with `servers` of their servers too (type 4): never the frontends. */
+    private async read(servers = true): Promise<Array<Record<string, string>>> {
+        this.last = parseStat(await runtime(this.f.socket, `show stat -1 ${servers ? 6 : 2} -1`));
         return this.last;
     }
 
