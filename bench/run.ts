@@ -1,41 +1,14 @@
 // Benchmarks on the real engine against the local target. Each figure is a ratio measured in this one run, so a
 // noisy machine moves both sides together. Bounded: a few repaves, load on loopback only, stops by itself.
 //   node bench/run.ts [--repaves N]
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LocalStack, repoRoot, startLoad } from "../test/e2e/harness.ts";
+import { floorMs, measureBoot } from "./floor.ts";
 
 const { values } = parseArgs({ options: { repaves: { type: "string", default: "3" } } });
 const repaves = Math.max(1, Math.min(10, Number(values.repaves)));
-
-/** Time from spawning one app process to its first healthy answer: the floor of "boot". */
-async function measureBoot(): Promise<number> {
-    const dir = mkdtempSync(join(tmpdir(), "repave-boot-"));
-    const portFile = join(dir, "port");
-    const started = performance.now();
-    const child = spawn(process.execPath, [join(repoRoot, "images", "sample-api", "1.1.0", "server.mjs")], {
-        env: { REPAVE_CREDENTIAL: "bench", REPAVE_PORT_FILE: portFile },
-        stdio: "ignore",
-    });
-    try {
-        while (!existsSync(portFile)) await new Promise((r) => setTimeout(r, 5));
-        const port = readFileSync(portFile, "utf8");
-        for (;;) {
-            try {
-                if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-            } catch {
-                // not yet
-            }
-        }
-        return performance.now() - started;
-    } finally {
-        child.kill();
-        rmSync(dir, { recursive: true, force: true });
-    }
-}
 
 async function timedUp(stack: LocalStack): Promise<number> {
     const started = performance.now();
@@ -58,9 +31,8 @@ async function main(): Promise<void> {
             ups.push(await timedUp(stack));
         }
         const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-        // Floor: boot one process, pass the health threshold, bake for the keep-warm window. (Drain is 0 without load.)
         const healthMs = api.healthCheck.healthyThreshold * api.healthCheck.intervalSeconds * 1000;
-        const floorMs = median(boots) + healthMs + api.keepWarmSeconds * 1000;
+        const floor = floorMs(median(boots), api);
         const changeoverMs = median(ups);
 
         // 2. Failed requests under steady HTTPS load across N repaves.
@@ -76,8 +48,8 @@ async function main(): Promise<void> {
             date: new Date().toISOString(),
             repaves,
             changeoverMedianMs: Math.round(changeoverMs),
-            floorMs: Math.round(floorMs),
-            changeoverOverFloor: Number((changeoverMs / floorMs).toFixed(2)),
+            floorMs: Math.round(floor),
+            changeoverOverFloor: Number((changeoverMs / floor).toFixed(2)),
             bootMedianMs: Math.round(median(boots)),
             load: { requests: report.requests, failed: report.failed, failedRatio: report.requests ? report.failed / report.requests : 0 },
         };

@@ -40,3 +40,17 @@ export class ImageLedger extends pulumi.dynamic.Resource {
         super(imageLedgerProvider, name, { current: args.current, previous: undefined }, opts, "repave", "ImageLedger");
     }
 }
+
+/**
+ * The same ledger served by repave's provider plugin (`repave:index:ImageLedger`), where the stack has the plugin (the
+ * local target): one Node process fewer per `up` and preview than a dynamic resource's. A stack that held the dynamic
+ * one keeps it as the same resource (the alias); the cloud targets keep the dynamic one and need no plugin.
+ */
+export class PluginImageLedger extends pulumi.CustomResource {
+    declare readonly current: pulumi.Output<LedgerImage>;
+    declare readonly previous: pulumi.Output<LedgerImage | null>;
+
+    constructor(name: string, args: { current: pulumi.Input<LedgerImage> }, opts: pulumi.CustomResourceOptions & { provider: pulumi.ProviderResource }) {
+        super("repave:index:ImageLedger", name, { current: args.current, previous: undefined }, { ...opts, aliases: [...(opts.aliases ?? []), { type: "pulumi-nodejs:dynamic/repave:ImageLedger" }] });
+    }
+}

@@ -2,7 +2,7 @@
 // before registering anything, and builds one StatelessApi per entry on the stack's target. This repository's
 // index.ts is three lines around it; so is a project that installs the package (see the README).
 import * as pulumi from "@pulumi/pulumi";
-import { ImageLedger, type LedgerImage } from "./image-ledger.ts";
+import { ImageLedger, PluginImageLedger, type LedgerImage } from "./image-ledger.ts";
 import { parseApiSpecs, SpecError, type StatelessApiSpec } from "./spec.ts";
 import { StatelessApi as LocalStatelessApi } from "./local/index.ts";
 
@@ -70,6 +70,8 @@ interface Deployed {
     endpoint: Endpoint;
     credential: pulumi.Output<string>;
     caCertPem?: pulumi.Output<string | null>;
+    /** repave's provider plugin, where the target runs it: it then serves the image ledger too. */
+    plugin?: pulumi.ProviderResource;
 }
 
 /**
@@ -113,7 +115,7 @@ async function deploy(config: pulumi.Config, target: Target, specs: StatelessApi
                         capacity: api.capacity,
                         frontDoorUrn: api.frontDoorUrn,
                     };
-                    return [spec.name, { component: api, endpoint, credential: api.credential, caCertPem: api.caCertPem }];
+                    return [spec.name, { component: api, endpoint, credential: api.credential, caCertPem: api.caCertPem, plugin: api.plugin }];
                 }),
             );
         case "aws": {
@@ -193,7 +195,10 @@ export async function repaveProgram(config: pulumi.Config = new pulumi.Config("r
     const apis = await deploy(config, target, specs);
     for (const [name, api] of Object.entries(apis)) {
         // After the whole API (gate, switch, bake): a candidate that failed never becomes "previous".
-        const ledger = new ImageLedger(`${name}-image-ledger`, { current: pulumi.all([api.endpoint.imageHash, api.endpoint.imageVersion]).apply(([id, version]) => ({ id, version })) }, { dependsOn: [api.component] });
+        const current = { current: pulumi.all([api.endpoint.imageHash, api.endpoint.imageVersion]).apply(([id, version]) => ({ id, version })) };
+        const ledger = api.plugin
+            ? new PluginImageLedger(`${name}-image-ledger`, current, { dependsOn: [api.component], provider: api.plugin })
+            : new ImageLedger(`${name}-image-ledger`, current, { dependsOn: [api.component] });
         api.endpoint.previousImage = ledger.previous;
     }
     return {

@@ -42,6 +42,8 @@ export class StatelessApi extends pulumi.ComponentResource {
     /** Secret: the bearer credential of the live generation, for callers of the API. */
     declare readonly credential: pulumi.Output<string>;
     declare readonly frontDoorUrn: pulumi.Output<string>;
+    /** repave's provider plugin serving this API's resources (the program's image ledger uses it too). */
+    declare readonly plugin: pulumi.ProviderResource;
 
     constructor(name: string, args: StatelessApiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("repave:local:StatelessApi", name, {}, opts);
@@ -63,6 +65,7 @@ export class StatelessApi extends pulumi.ComponentResource {
         // repave's provider plugin, as an explicit provider: the stack's `repave:` config is the program's own and is
         // never handed to the plugin (a default provider of package `repave` would take that namespace as its own).
         const plugin = new LocalProvider(`${name}-plugin`, { parent: this });
+        this.plugin = plugin;
         const parent = { parent: this, provider: plugin };
         const frontDoor = new FrontDoor(
             `${name}-front-door`,

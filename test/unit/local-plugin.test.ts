@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
-import { handlers, servingName } from "../../components/local/plugin/handlers.ts";
+import { before, describe, it } from "node:test";
+import { handlers, ready, servingName } from "../../components/local/plugin/handlers.ts";
 import { checkInputs, conceal, repaveProvider, reveal, unknown } from "../../components/local/plugin/provider.ts";
 import { localResourceType } from "../../policy/model.ts";
 
@@ -13,6 +13,7 @@ const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b470
 const urn = (type: string, name: string) => `urn:pulumi:dev::repave::repave:local:StatelessApi$${type}::${name}`;
 
 describe("repave provider plugin", () => {
+    before(ready);
     it("unwraps secrets (nested too) and says which inputs were secret", () => {
         const { plain, secret: keys } = reveal({ token: secret("t"), nested: { a: [secret("x"), 1] }, port: 8443 });
         assert.deepEqual(plain, { token: "t", nested: { a: ["x", 1] }, port: 8443 });
@@ -52,15 +53,15 @@ describe("repave provider plugin", () => {
         }
     });
 
-    it("a generation diff compares the declared id, not its serving name; the state folder is never identity", () => {
+    it("a generation diff compares the declared id, not its serving name; the state folder is never identity", async () => {
         const generation = handlers["repave:local:Generation"]!;
         const olds = { generation: "g1-2", declaredGeneration: "g1", api: "orders", supervisor: undefined, pids: [], stateDir: "/a" };
-        assert.deepEqual(generation.diff(olds, { generation: "g1", api: "orders", stateDir: "/b" }).replaces, []);
-        assert.deepEqual(generation.diff(olds, { generation: "g2", api: "orders", stateDir: "/a" }).replaces, ["generation"]);
+        assert.deepEqual((await generation.diff(olds, { generation: "g1", api: "orders", stateDir: "/b" })).replaces, []);
+        assert.deepEqual((await generation.diff(olds, { generation: "g2", api: "orders", stateDir: "/a" })).replaces, ["generation"]);
         const frontDoor = handlers["repave:local:FrontDoor"]!;
         const door = { api: "orders", port: 1, testPort: 2, stateDir: "/a", adminTokenRotationSeconds: 60, adminTokenIssuedAt: new Date().toISOString() };
-        assert.deepEqual(frontDoor.diff(door, { ...door, stateDir: "/b" }).replaces, []);
-        assert.deepEqual(frontDoor.diff(door, { ...door, port: 3 }).replaces, ["port"]);
+        assert.deepEqual((await frontDoor.diff(door, { ...door, stateDir: "/b" })).replaces, []);
+        assert.deepEqual((await frontDoor.diff(door, { ...door, port: 3 })).replaces, ["port"]);
     });
 
     it("the driver and the pack read both type tokens: the plugin's and the dynamic one of stacks deployed before it", () => {

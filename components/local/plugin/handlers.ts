@@ -7,14 +7,31 @@
 // engine sets to the project), so moving or re-cloning the checkout changes no resource.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import * as changeover from "../changeover.ts";
+import { imageLedgerProvider } from "../../image-ledger.ts";
+import type * as Changeover from "../changeover.ts";
 import type { CaInputs, CaOutputs, FrontDoorInputs, FrontDoorOutputs, GateInputs, GenerationInputs, GenerationOutputs, SwitchInputs, SwitchOutputs } from "../changeover.ts";
 
 export type Props = Record<string, unknown>;
 
+// The changeover (x509, the front door's client, the probes) loads while the plugin starts its server and the engine
+// shakes hands with it, not before: the plugin listens ~0.2 s sooner, and every step waits for it (`ready`).
+const loading = import("../changeover.ts");
+let changeover: typeof Changeover;
+
+/** Resolves once the changeover module is loaded: the plugin awaits it before any step. */
+export async function ready(): Promise<void> {
+    changeover = await loading;
+}
+
 export interface CheckFailure {
     property: string;
     reason: string;
+}
+
+export interface Diff {
+    changes: boolean;
+    replaces: string[];
+    deleteBeforeReplace?: boolean;
 }
 
 export interface Handler {
@@ -24,7 +41,7 @@ export interface Handler {
     secretOutputs: readonly string[];
     /** Inputs that may be relative paths, resolved against the project folder. */
     paths?: readonly string[];
-    diff(olds: Props, news: Props): { changes: boolean; replaces: string[]; deleteBeforeReplace?: boolean };
+    diff(olds: Props, news: Props): Diff | Promise<Diff>;
     create(inputs: Props): Promise<{ id: string; outs: Props }>;
     read?(id: string, props: Props): Promise<Props>;
     update(olds: Props, news: Props): Promise<Props>;
@@ -201,8 +218,26 @@ const trafficSwitch: Handler = {
     },
 };
 
-/** The local target's resource types, by type token. */
+// The image ledger's steps are the dynamic provider's own (components/image-ledger.ts): one definition of the ledger.
+const imageLedger: Handler = {
+    required: { current: "object" },
+    secretOutputs: [],
+    async diff(olds, news) {
+        const { changes } = await imageLedgerProvider.diff!("image-ledger", olds, news);
+        return { changes: changes ?? true, replaces: [] };
+    },
+    async create(inputs) {
+        const created: { id: string; outs?: unknown } = await imageLedgerProvider.create(inputs);
+        return { id: created.id, outs: (created.outs ?? {}) as Props };
+    },
+    async update(olds, news) {
+        return ((await imageLedgerProvider.update!("image-ledger", olds, news)).outs ?? {}) as Props;
+    },
+};
+
+/** The types this plugin serves, by type token: the local target's resources, and the image ledger. */
 export const handlers: Readonly<Record<string, Handler>> = {
+    "repave:index:ImageLedger": imageLedger,
     "repave:local:FrontDoor": frontDoor,
     "repave:local:CertificateAuthority": ca,
     "repave:local:Generation": generation,

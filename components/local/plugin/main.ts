@@ -1,6 +1,7 @@
 // The entry of repave's provider plugin: provider/pulumi-resource-repave runs this file (the engine passes the
 // address of its engine as the argument and reads the port this prints).
-import * as pulumi from "@pulumi/pulumi";
+// The provider server alone, not the whole SDK (half the plugin's start-up time).
+import { main } from "@pulumi/pulumi/provider/server.js";
 import { repaveProvider } from "./provider.ts";
 
-await pulumi.provider.main(repaveProvider, process.argv.slice(2));
+await main(repaveProvider, process.argv.slice(2));

@@ -7,7 +7,7 @@
 // what they return is marked again: every output a type declares secret, and every output whose input was secret.
 import type * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
-import { handlers, resolveStateDir, type CheckFailure, type Handler, type Props } from "./handlers.ts";
+import { handlers, ready, resolveStateDir, type CheckFailure, type Handler, type Props } from "./handlers.ts";
 import { schema } from "./schema.ts";
 
 /** The engine's mark of a secret value in a property struct (sdk/go/common/resource/sig). */
@@ -101,37 +101,42 @@ export const repaveProvider: pulumi.provider.Provider = {
         return { inputs: news as Props, failures };
     },
     async diff(_id, urn, olds, news) {
+        await ready();
         const handler = handlerFor(urn);
         const n = reveal(news as Props).plain;
         const o = reveal(olds as Props).plain;
-        const { changes, replaces, deleteBeforeReplace } = handler.diff(withoutDynamic(o), withPaths(handler, n));
+        const { changes, replaces, deleteBeforeReplace } = await handler.diff(withoutDynamic(o), withPaths(handler, n));
         // A resource a dynamic provider made (its code in the outputs) is updated once, to take that code and its
         // paths out of the state; the update runs no step (below).
         return { changes: changes || "__provider" in o, replaces, deleteBeforeReplace: deleteBeforeReplace ?? false };
     },
     async create(urn, inputs) {
+        await ready();
         const handler = handlerFor(urn);
         const { plain, secret } = reveal(inputs as Props);
         const { id, outs } = await handler.create(withPaths(handler, plain));
         return { id, outs: conceal(outs, handler, secret) };
     },
     async read(id, urn, props) {
+        await ready();
         const handler = handlerFor(urn);
         const { plain, secret } = reveal(props as Props);
         const current = handler.read ? await handler.read(id, withoutDynamic(plain)) : plain;
         return { id, props: conceal(current, handler, secret) };
     },
     async update(_id, urn, olds, news) {
+        await ready();
         const handler = handlerFor(urn);
         const { plain, secret } = reveal(news as Props);
         const o = reveal(olds as Props).plain;
         const n = withPaths(handler, plain);
         // Only moved from a dynamic provider, nothing else changed: the same outputs, without its code.
-        if ("__provider" in o && !handler.diff(withoutDynamic(o), n).changes) return { outs: conceal(withoutDynamic(o), handler, secret) };
+        if ("__provider" in o && !(await handler.diff(withoutDynamic(o), n)).changes) return { outs: conceal(withoutDynamic(o), handler, secret) };
         const outs = await handler.update(withoutDynamic(o), n);
         return { outs: conceal(outs, handler, secret) };
     },
     async delete(_id, urn, props) {
+        await ready();
         const handler = handlerFor(urn);
         await handler.delete?.(withoutDynamic(reveal(props as Props).plain));
     },

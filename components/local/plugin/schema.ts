@@ -25,6 +25,12 @@ const routeInputs = {
 };
 
 const resources: Record<string, { description: string; inputs: Record<string, object>; outputs: Record<string, object>; requiredInputs: string[] }> = {
+    "repave:index:ImageLedger": {
+        description: "Which image an API served before the one it serves now: what `repave rollback` redeploys. Moves only after a changeover succeeded.",
+        inputs: { current: spec("any", "The image serving now: its immutable id and its version.") },
+        outputs: { previous: spec("any", "The image served before, or null.") },
+        requiredInputs: ["current"],
+    },
     "repave:local:FrontDoor": {
         description: "The stable TLS front door of one API: a production and a test listener on loopback; never replaced by a repave.",
         inputs: {
