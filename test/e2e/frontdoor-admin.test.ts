@@ -110,13 +110,14 @@ describe("front door admin channel and the I1 guard", () => {
             const { proxyPid } = readInfo(fd.stateDir) as unknown as { proxyPid: number };
             process.kill(proxyPid, "SIGKILL");
             const killedAt = Date.now();
+            const proxyNow = () => (readInfo(fd.stateDir) as unknown as { proxyPid: number }).proxyPid;
             let status = -1;
-            while (status !== 200) {
-                assert.ok(Date.now() - killedAt < 5000, `no 200 within 5 s of HAProxy's death (last ${status})`);
+            // (The old worker may answer for a moment after its master died: only a new HAProxy's 200 counts.)
+            while (status !== 200 || proxyNow() === proxyPid) {
+                assert.ok(Date.now() - killedAt < 5000, `no new HAProxy answering 200 within 5 s of the old one's death (last ${status})`);
                 await new Promise((r) => setTimeout(r, 100));
                 status = await call(); // verified against the CA: the generation's certificate is back too
             }
-            assert.notEqual((readInfo(fd.stateDir) as unknown as { proxyPid: number }).proxyPid, proxyPid, "a new HAProxy");
             const state = await client.state();
             assert.equal(state.routes.production?.generation, "gadmin2");
             assert.ok((state.served["gadmin2"] ?? 0) >= 2, `served before the restart still counted: ${JSON.stringify(state.served)}`);
