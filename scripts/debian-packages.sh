@@ -6,9 +6,10 @@
 #   haproxy    the local front door's data path (components/local/frontdoor/data-path.ts): every local test and
 #              `up:local` need it; without it the front door refuses to start, saying so
 # Installs only what is missing, and only as root; without root it says what is missing and the tests that need
-# it report themselves skipped - never passed.
+# it report themselves skipped - never passed. With package names as arguments, only those (up:local: haproxy).
 set -euo pipefail
 packages=(faketime jq chromium haproxy)
+[ $# -gt 0 ] && packages=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
+# The local front door's data path (HAProxy, from Debian): installed when missing and run as root; otherwise the
+# front door refuses in one line, naming the package.
+bash "$root/scripts/debian-packages.sh" haproxy
 source "$root/scripts/env.sh"
 cd "$root"
 pulumi stack select local --create >/dev/null
