@@ -502,6 +502,10 @@ async function routingOrGone(frontDoor: FrontDoorClient, doing: string): Promise
  * (the deregistration delay), then stops its processes, each of which drains what it still holds.
  */
 export async function retireGeneration(outs: GenerationOutputs, frontDoorToken: string): Promise<void> {
+    // Already gone: its folder removed and none of its processes alive - the front door it ran behind was replaced
+    // (a port moved with --allow-front-door-change), and stopping that one reaped it. Nothing can serve for it or
+    // route to it, so there is nothing to retire; the new front door does not know the token it held (a 401).
+    if (!existsSync(generationDir(outs.stateDir, outs.generation)) && !generationAlive(outs)) return;
     const frontDoor = frontDoorClient(outs.stateDir, frontDoorToken);
     const state = await routingOrGone(frontDoor, `delete generation ${outs.generation} of ${outs.api}`);
     if (state?.routes.production?.generation === outs.generation) {

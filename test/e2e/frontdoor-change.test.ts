@@ -1,13 +1,13 @@
 // A deploy that would replace or delete part of a deployed front door, on the real engine and the local target:
 // `repave plan` names it and exits 8; `repave run` refuses it with nothing changed (the front door keeps serving on
-// its address) unless --allow-front-door-change.
+// its address) unless --allow-front-door-change, which then moves it in one update.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exitCodes } from "../../cli/errors.ts";
 import type { Plan } from "../../cli/plan.ts";
-import { LocalStack, freePort, portOpen } from "./harness.ts";
+import { LocalStack, freePort, portOpen, processesWith } from "./harness.ts";
 
 describe("a change to a deployed front door", () => {
     let stack: LocalStack;
@@ -46,12 +46,15 @@ describe("a change to a deployed front door", () => {
         assert.equal(await portOpen(newPort), false);
     });
 
-    it("with --allow-front-door-change the driver lets the update run", async () => {
-        // (Whether the local target can then move its front door in one update is the target's matter: today its
-        // retire step refuses to delete the old generation, which the old front door's routes still name.)
+    it("with --allow-front-door-change the update moves the front door: the API serves on the new port, the old one is closed and its daemon gone", async () => {
         const r = await stack.repave(["run", "--allow-front-door-change"]);
-        assert.notEqual(r.code, exitCodes.frontDoorChange, r.out);
+        assert.equal(r.code, exitCodes.ok, r.out);
         assert.doesNotMatch(r.out, /refused: this deploy would replace/);
-        assert.match(r.out, /"step":"run.update"/, "the update ran");
+        const now = await stack.hello();
+        assert.equal(now.url, `https://localhost:${newPort}`);
+        assert.equal(await portOpen(newPort), true);
+        assert.equal(await portOpen(oldPort), false, "the old address is closed");
+        // One front door daemon for the stack: the replaced one stopped with its HAProxy (none left behind).
+        assert.equal(processesWith(`--repave-frontdoor=${stack.stateDir}`).length, 1);
     });
 });
