@@ -178,6 +178,12 @@ const gateInputKeys = [
     "frontDoorToken", // rotated: the gate keeps the current token for its delete
 ] as const;
 
+/** The gate runs on every new candidate (create or update); its delete needs the folder and the current token. */
+async function runGate(inputs: Props): Promise<Props> {
+    const outs = await changeover.runGate(inputs as unknown as GateInputs);
+    return { ...recorded(inputs, gateInputKeys), ...outs, api: inputs["api"], stateDir: inputs["stateDir"], frontDoorToken: inputs["frontDoorToken"] };
+}
+
 const gate: Handler = {
     required: { api: "string", generation: "string", backends: "array", testPort: "number", stateDir: "string", frontDoorToken: "string", probes: "object" },
     secretOutputs: ["keyPem", "credential", "frontDoorToken"],
@@ -185,13 +191,9 @@ const gate: Handler = {
         return { changes: changedKeys(olds, news, gateInputKeys).length > 0, replaces: [] };
     },
     async create(inputs) {
-        const outs = await changeover.runGate(inputs as unknown as GateInputs);
-        return { id: `gate-${String(inputs["api"])}`, outs: { ...recorded(inputs, gateInputKeys), ...outs, api: inputs["api"], stateDir: inputs["stateDir"], frontDoorToken: inputs["frontDoorToken"] } };
+        return { id: `gate-${String(inputs["api"])}`, outs: await runGate(inputs) };
     },
-    async update(_olds, news) {
-        const outs = await changeover.runGate(news as unknown as GateInputs);
-        return { ...recorded(news, gateInputKeys), ...outs, api: news["api"], stateDir: news["stateDir"], frontDoorToken: news["frontDoorToken"] };
-    },
+    update: (_olds, news) => runGate(news),
     async delete(props) {
         await changeover.leaveTestRoute(String(props["stateDir"]), String(props["frontDoorToken"]), String(props["generation"]));
     },
