@@ -121,6 +121,22 @@ export class LocalStack {
         return stack;
     }
 
+    /**
+     * The same stack checked out again in another folder - a CD runner's fresh workspace - on the same backend and
+     * config, without this checkout's `.repave` folder.
+     */
+    reclone(): LocalStack {
+        const dir = mkdtempSync(join(tmpdir(), "repave-reclone-"));
+        for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) cpSync(join(this.dir, f), join(dir, f));
+        for (const d of ["components", "provider", "policy", "stacks"]) if (existsSync(join(this.dir, d))) cpSync(join(this.dir, d), join(dir, d), { recursive: true });
+        symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
+        const other = new LocalStack(dir, this.port, this.testPort);
+        Object.assign(other.env, this.env);
+        other.stateRoot = this.stateRoot;
+        other.api = this.api;
+        return other;
+    }
+
     get stateDir(): string {
         return join(this.dir, ".repave", "local", this.stack, "hello");
     }
