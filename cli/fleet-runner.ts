@@ -83,7 +83,7 @@ export function stackRunner(command: FleetCommand, options: RunnerOptions): Stac
                         `lock ${report.lockCleared ? "cleared" : "was free"}, ${report.pendingOperations} pending operation(s) cleared, ` +
                         `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}` +
                         `${report.deletedObjects.length ? `, ${report.deletedObjects.length} orphaned Kubernetes object(s) deleted` : ""}` +
-                        `${report.stoppedProviders ? `, ${report.stoppedProviders} orphaned provider process(es) stopped` : ""}` +
+                        `${report.stoppedProviders ? `, ${report.stoppedProviders} orphaned plugin process(es) stopped` : ""}` +
                         `${left.length ? `; ${left.length} pending create(s) may exist outside the state: ${left.join("; ")}` : ""}`;
                     return { result: left.length ? "attention" : "recovered", apis, gate: "n/a", message, data: report };
                 }

@@ -1,6 +1,7 @@
-// Provider plugins a SIGKILLed engine left running. The engine starts each plugin (a dynamic provider, repave's own
-// pulumi-resource-repave, any pulumi-resource-*) in the project folder and talks to it over gRPC; killed with
-// SIGKILL it cannot stop them, so they live on, reparented to pid 1 (or a subreaper), one set per killed update.
+// Plugins a SIGKILLed engine left running. The engine starts each plugin (a dynamic provider, repave's own
+// pulumi-resource-repave, any pulumi-resource-*, and the language host that runs the program) in the project folder,
+// in process groups of their own, and talks to them over gRPC; killed with SIGKILL it cannot stop them, so they live
+// on, reparented to pid 1 (or a subreaper), one set per killed update - a language host idles forever.
 // `repave recover` stops them once it has decided the stack's update is dead (cli/recover.ts), and only those:
 // a plugin whose parent is a live engine belongs to a running update - of this stack or of another stack of the
 // same project folder (a fleet) - and is never touched.
@@ -39,7 +40,10 @@ function isEngine(pid: number): boolean {
     return p !== undefined && !p.zombie && basename(p.argv[0] ?? "") === "pulumi";
 }
 
-/** Provider plugins running in `projectDir` whose engine is gone (parent pid 1, or a parent that is no engine). */
+/** A language host (pulumi-language-nodejs, ...): the engine's plugin that runs the program. */
+export const isLanguageHost = (argv: string[]): boolean => basename(argv[0] ?? "").startsWith("pulumi-language-");
+
+/** Plugins (providers and language hosts) running in `projectDir` whose engine is gone (parent pid 1, or no engine). */
 export function orphanedProviders(projectDir: string): number[] {
     let dir: string;
     try {
@@ -51,7 +55,7 @@ export function orphanedProviders(projectDir: string): number[] {
     for (const entry of readdirSync("/proc")) {
         if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
         const p = processInfo(Number(entry));
-        if (!p || p.zombie || p.cwd !== dir || !isProviderPlugin(p.argv)) continue;
+        if (!p || p.zombie || p.cwd !== dir || !(isProviderPlugin(p.argv) || isLanguageHost(p.argv))) continue;
         if (p.ppid === 1 || !isEngine(p.ppid)) found.push(p.pid);
     }
     return found;
@@ -63,7 +67,7 @@ const alive = (pid: number) => {
 };
 
 /**
- * Stops the orphaned provider plugins of `projectDir`: SIGTERM, then SIGKILL for any still running after `graceMs`
+ * Stops the orphaned plugins of `projectDir`: SIGTERM, then SIGKILL for any still running after `graceMs`
  * (a plugin blocked on its dead engine may never act on SIGTERM). Returns how many were stopped.
  */
 export async function stopOrphanedProviders(projectDir: string, graceMs = 3_000): Promise<number> {

@@ -216,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
                     `${report.pendingOperations} pending operation(s) cleared, ` +
                     `${report.reapedGenerations.length} orphaned generation(s) stopped${report.reapedGenerations.length ? ` (${report.reapedGenerations.join(", ")})` : ""}, ` +
                     `${report.deletedObjects.length} orphaned Kubernetes object(s) deleted${report.deletedObjects.length ? ` (${report.deletedObjects.join(", ")})` : ""}, ` +
-                    `${report.stoppedProviders} orphaned provider process(es) stopped. ` +
+                    `${report.stoppedProviders} orphaned plugin process(es) stopped. ` +
                     `Now run the update again.`,
             );
             // What became of each pending create, one line each: a cloud object recover could not adopt or delete

@@ -371,7 +371,7 @@ export function providerProcessesIn(dir: string): string[] {
         try {
             if (readlinkSync(`/proc/${entry}/cwd`) !== real) continue;
             const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-            if (/\/cmd\/dynamic-provider|(^|\/)pulumi-resource-|\/components\/local\/plugin\/main\./.test(argv.slice(0, 2).join(" "))) found.push(`${entry} ${argv.join(" ").trim()}`);
+            if (/\/cmd\/dynamic-provider|(^|\/)pulumi-(resource|language)-|\/components\/local\/plugin\/main\./.test(argv.slice(0, 2).join(" "))) found.push(`${entry} ${argv.join(" ").trim()}`);
         } catch {
             // exited meanwhile
         }

@@ -112,7 +112,7 @@ export async function killedUpRecoverRerun(stack: LocalStack, when: RegExp): Pro
     const recovered = await stack.repave(["recover"]);
     assert.equal(recovered.code, exit.ok, recovered.out);
     assert.deepEqual(providerProcessesIn(stack.dir), [], `provider plugins left after recover (${leftByKill.length} before it)`);
-    assert.match(recovered.out, new RegExp(`${leftByKill.length} orphaned provider process\\(es\\) stopped`));
+    assert.match(recovered.out, new RegExp(`${leftByKill.length} orphaned plugin process\\(es\\) stopped`));
     assert.match(recovered.out, /lock cleared|damaged metadata file\(s\) removed/);
     assert.deepEqual(stack.locks(), [], "no lock is left");
     if (lockedBefore.length > 0) assert.match(recovered.out, /lock cleared/);

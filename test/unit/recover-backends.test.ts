@@ -2,7 +2,7 @@
 // processes count as a provider plugin a killed engine may have left.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { isProviderPlugin } from "../../cli/orphan-providers.ts";
+import { isLanguageHost, isProviderPlugin } from "../../cli/orphan-providers.ts";
 import { envCredentials, parseS3Backend } from "../../cli/s3-locks.ts";
 
 describe("parseS3Backend", () => {
@@ -32,6 +32,8 @@ describe("isProviderPlugin", () => {
     it("not the engine, its language host, the program, or a generation of the local target", () => {
         assert.ok(!isProviderPlugin(["/engine/bin/pulumi", "up", "--yes"]));
         assert.ok(!isProviderPlugin(["/engine/bin/pulumi-language-nodejs", "127.0.0.1:1"]));
+        assert.ok(isLanguageHost(["/engine/bin/pulumi-language-nodejs", "127.0.0.1:1"]), "a language host is orphaned with the providers");
+        assert.ok(!isLanguageHost(["/engine/bin/pulumi", "up"]));
         assert.ok(!isProviderPlugin(["node", "/tmp/x/components/local/supervisor.ts", "--repave-supervisor=/tmp/x"]));
     });
 });

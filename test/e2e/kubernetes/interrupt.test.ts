@@ -3,7 +3,7 @@
 // rerun: traffic stays on the live generation throughout, and nothing of the killed run survives in the cluster.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { startLoad, upKilledWhen } from "../harness.ts";
+import { providerProcessesIn, startLoad, upKilledWhen } from "../harness.ts";
 import { clusterEnv, KubernetesStack, kubectl, suite } from "./cluster.ts";
 
 const rate = Number(process.env["REPAVE_K8S_LOAD_RATE"] ?? 400);
@@ -43,8 +43,11 @@ suite("kubernetes: pulumi up killed mid-changeover", () => {
                 assert.notEqual(blocked.code, 0, "the engine refuses to run over the dead run's lock");
                 assert.match(blocked.out, /locked/);
 
+                const leftByKill = providerProcessesIn(stack.dir);
                 const recovered = await stack.repave(["recover"]);
                 assert.equal(recovered.code, 0, recovered.out);
+                // The killed engine's plugins (the provider, the language host) stop with recover: none idles on.
+                assert.deepEqual(providerProcessesIn(stack.dir), [], `plugins left after recover (${leftByKill.length} before it)`);
                 assert.match(recovered.out, /lock cleared/);
                 const details = (JSON.parse(recovered.out.trim().split("\n").find((l) => l.includes('"step":"recover"')) ?? "{}") as { details?: { pendingOperations?: number; deletedObjects?: string[] } }).details;
                 assert.ok((details?.pendingOperations ?? 0) > 0, `the killed run left pending operations: ${recovered.out}`);
