@@ -11,6 +11,9 @@ export function isOurs(pid: number, marker: string): boolean {
     }
 }
 
+/** How a detached child ended, as its parent saw it ("code 3", "signal SIGTERM"); undefined while it runs. */
+const endings = new Map<number, string>();
+
 export function startDetached(
     script: string,
     args: string[],
@@ -28,7 +31,9 @@ export function startDetached(
         });
         child.unref();
         if (child.pid === undefined) throw new Error(`could not start ${script}`);
-        return child.pid;
+        const pid = child.pid;
+        child.once("exit", (code, signal) => endings.set(pid, signal ? `signal ${signal}` : `code ${code}`));
+        return pid;
     } finally {
         closeSync(log);
     }
@@ -36,15 +41,22 @@ export function startDetached(
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Waits for a file a child writes once it is listening; fails early if the child died. */
+/**
+ * Waits for a file a child writes once it is listening; fails early if the child died - as its parent saw it end
+ * (with its exit code or signal), or when its process is gone. A process that is there but does not carry the marker
+ * yet is waited for: a loaded machine can show it between fork and exec.
+ */
 export async function waitForFile(file: string, pid: number, marker: string, timeoutMs: number, logFile: string): Promise<string> {
     const deadline = Date.now() + timeoutMs;
+    const died = (how: string) => {
+        const log = existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
+        return new Error(`process ${pid} exited (${how}) before it was ready; its log ends with:\n${log}`);
+    };
     while (Date.now() < deadline) {
         if (existsSync(file)) return readFileSync(file, "utf8");
-        if (!isOurs(pid, marker)) {
-            const log = existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
-            throw new Error(`process ${pid} exited before it was ready; its log ends with:\n${log}`);
-        }
+        const ended = endings.get(pid);
+        if (ended) throw died(ended);
+        if (!isOurs(pid, marker) && !existsSync(`/proc/${pid}`)) throw died("gone");
         await sleep(50);
     }
     throw new Error(`process ${pid} was not ready within ${timeoutMs} ms`);
