@@ -114,8 +114,10 @@ export class HaproxyDataPath {
         this.writeMaps();
         // Stops HAProxy when this daemon is gone however it went (SIGKILL too): nothing else would.
         const watchdog = join(this.stateDir, "watchdog.sh");
-        // (tail --pid waits without forking: no process is started every half second.)
-        writeFileSync(watchdog, `tail --pid=${process.pid} --sleep-interval=0.5 -f /dev/null\nkill -TERM $PPID\n`, { mode: 0o600 });
+        // (tail --pid waits without forking: no process is started every half second.) It stops the HAProxy that
+        // started it only while that one is still its parent: once HAProxy has died, its pid may be any process's
+        // (pids wrap at 32,768 on small machines) - a watchdog left over from a killed HAProxy must signal nobody.
+        writeFileSync(watchdog, `tail --pid=${process.pid} --sleep-interval=0.5 -f /dev/null\n[ "$(cut -d' ' -f4 /proc/$$/stat)" = "$PPID" ] && kill -TERM $PPID\n`, { mode: 0o600 });
         writeFileSync(this.f.config, renderConfig(this.stateDir, this.ports, this.deadlines, `/bin/sh ${watchdog}`), { mode: 0o600 });
         await this.stopLeftover();
         await this.launch();
