@@ -266,9 +266,9 @@ export class KubernetesStack extends LocalStack {
         return port;
     }
 
-    /** Objects of `kind` in the namespace carrying the API's label, by name. */
-    names(kind: string, selector = "repave.dev/api=hello"): string[] {
-        const list = kubectlJson<{ items: { metadata: { name: string; deletionTimestamp?: string } }[] }>(["-n", this.namespace, "get", kind, "-l", selector]);
+    /** Objects of `kind` in the namespace carrying the API's label (and matching `fields`, if given), by name. */
+    names(kind: string, selector = "repave.dev/api=hello", fields?: string): string[] {
+        const list = kubectlJson<{ items: { metadata: { name: string; deletionTimestamp?: string } }[] }>(["-n", this.namespace, "get", kind, "-l", selector, ...(fields ? ["--field-selector", fields] : [])]);
         return list.items.map((i) => i.metadata.name).sort();
     }
 

@@ -13,6 +13,21 @@ suite("kubernetes: a gate Job that failed for a passing reason, rerun for the sa
         const cluster = clusterEnv();
         stack = await KubernetesStack.create("k8s-rerun");
         await stack.prepare(cluster, `${cluster.registry}/repave/sample-api`, "1.1.0");
+        // The gate's pod must still be running when the test evicts it: the default probes finish in about a second,
+        // which a fast machine's eviction missed (the pod had completed, the Job succeeded, the update passed). A
+        // positive probe the sample API answers after 3 s (`delayMs`, within the runner's 5 s request timeout)
+        // keeps every gate pod running for at least that long.
+        stack.api = {
+            ...stack.api,
+            probes: {
+                intervalSeconds: 1,
+                positive: [
+                    { name: "hello-authenticated", path: "/v1/hello", auth: "valid", expectStatus: 200, expectBodyContains: "hello" },
+                    { name: "hello-slow", path: "/v1/hello?delayMs=3000", auth: "valid", expectStatus: 200, expectBodyContains: "hello" },
+                ],
+            },
+        };
+        stack.writeConfig();
     });
     after(async () => stack && (await stack.cleanup()));
 
@@ -32,7 +47,8 @@ suite("kubernetes: a gate Job that failed for a passing reason, rerun for the sa
             while (!evicted && Date.now() < deadline) {
                 // (The live generation's gate pods stay, Completed, as long as its Jobs: not those.)
                 const jobs = stack.names("jobs", `repave.dev/api=hello,repave.dev/generation!=${live.generation}`);
-                const pods = jobs.length > 0 ? stack.names("pods", `job-name in (${jobs.join(",")})`) : [];
+                // Only pods that have not finished: deleting a Succeeded pod fails nothing.
+                const pods = jobs.length > 0 ? stack.names("pods", `job-name in (${jobs.join(",")})`, "status.phase!=Succeeded,status.phase!=Failed") : [];
                 if (pods.length > 0) {
                     const r = kubectl(["-n", stack.namespace, "delete", "pod", ...pods, "--wait=false"]);
                     assert.equal(r.code, 0, r.out);
