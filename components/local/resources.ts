@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { InputsOf } from "../changeover.ts";
 import type * as Changeover from "./changeover.ts";
+import { secretsOf } from "./secret-properties.ts";
 
 /**
  * repave's provider plugin (package `repave`) as an explicit provider, one per API. Explicit on purpose: the default
@@ -20,11 +21,16 @@ export class LocalProvider extends pulumi.ProviderResource {
     }
 }
 
-/** The type token of a local resource, and the alias of the dynamic resource it was. */
-function typed(type: string, opts: pulumi.CustomResourceOptions | undefined, secrets: string[]): [string, pulumi.CustomResourceOptions] {
+/** The type token of a local resource, its secret outputs, and the alias of the dynamic resource it was. */
+function typed(type: string, opts: pulumi.CustomResourceOptions | undefined): [string, pulumi.CustomResourceOptions] {
+    const token = `repave:local:${type}`;
     return [
-        `repave:local:${type}`,
-        { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secrets], aliases: [...(opts?.aliases ?? []), { type: `pulumi-nodejs:dynamic/local:${type}` }] },
+        token,
+        {
+            ...opts,
+            additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretsOf(token)],
+            aliases: [...(opts?.aliases ?? []), { type: `pulumi-nodejs:dynamic/local:${type}` }],
+        },
     ];
 }
 
@@ -39,7 +45,7 @@ export class FrontDoor extends pulumi.CustomResource {
     declare readonly testPort: pulumi.Output<number>;
     constructor(name: string, args: InputsOf<Changeover.FrontDoorInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, pid: undefined, url: undefined, testUrl: undefined, adminToken: undefined, adminTokenIssuedAt: undefined };
-        const [type, options] = typed("FrontDoor", opts, ["adminToken"]);
+        const [type, options] = typed("FrontDoor", opts);
         super(type, name, props, options);
     }
 }
@@ -53,7 +59,7 @@ export class CertificateAuthority extends pulumi.CustomResource {
     declare readonly serial: pulumi.Output<string>;
     constructor(name: string, args: InputsOf<Changeover.CaInputs>, opts?: pulumi.CustomResourceOptions) {
         const props = { ...args, certPem: undefined, signingCertPem: undefined, keyPem: undefined, serial: undefined, notAfter: undefined, next: undefined, sequence: undefined, rotatedAt: undefined };
-        const [type, options] = typed("CertificateAuthority", opts, ["keyPem", "next"]);
+        const [type, options] = typed("CertificateAuthority", opts);
         super(type, name, props, options);
     }
 }
@@ -79,7 +85,7 @@ export class Generation extends pulumi.CustomResource {
             pids: undefined, backends: undefined, certPem: undefined, keyPem: undefined, certSerial: undefined,
             certNotAfter: undefined, credential: undefined, credentialCreatedAt: undefined, createdAt: undefined,
         };
-        const [type, options] = typed("Generation", opts, ["keyPem", "credential", "caKeyPem", "frontDoorToken"]);
+        const [type, options] = typed("Generation", opts);
         super(type, name, { ...args, ...outputs, declaredGeneration: undefined }, options);
     }
 }
@@ -91,7 +97,7 @@ export class Gate extends pulumi.CustomResource {
     declare readonly imageScan: pulumi.Output<string>;
     declare readonly results: pulumi.Output<Changeover.GateOutputs["results"]>;
     constructor(name: string, args: InputsOf<Changeover.GateInputs>, opts?: pulumi.CustomResourceOptions) {
-        const [type, options] = typed("Gate", opts, ["keyPem", "credential", "frontDoorToken"]);
+        const [type, options] = typed("Gate", opts);
         super(type, name, { ...args, passedAt: undefined, imageScan: undefined, results: undefined }, options);
     }
 }
@@ -103,7 +109,7 @@ export class Switch extends pulumi.CustomResource {
     declare readonly previousImageVersion: pulumi.Output<string | null>;
     declare readonly switchedAt: pulumi.Output<string>;
     constructor(name: string, args: InputsOf<Changeover.SwitchInputs>, opts?: pulumi.CustomResourceOptions) {
-        const [type, options] = typed("Switch", opts, ["keyPem", "credential", "frontDoorToken"]);
+        const [type, options] = typed("Switch", opts);
         super(type, name, { ...args, previousGeneration: undefined, previousImageVersion: undefined, switchedAt: undefined, bakeProbes: undefined }, options);
     }
 }

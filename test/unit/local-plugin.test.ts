@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { handlers, ready, servingName } from "../../components/local/plugin/handlers.ts";
 import { checkInputs, conceal, repaveProvider, reveal, unknown } from "../../components/local/plugin/provider.ts";
+import { secretProperties } from "../../components/local/secret-properties.ts";
 import { localResourceType } from "../../policy/model.ts";
 
 const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });
@@ -21,7 +22,7 @@ describe("repave provider plugin", () => {
     });
 
     it("marks the type's secret outputs and every output whose input was secret; never a null", () => {
-        const outs = conceal({ adminToken: "a", pid: 1, stateDir: "/s", url: null }, handlers["repave:local:FrontDoor"]!, new Set(["stateDir", "url"]));
+        const outs = conceal({ adminToken: "a", pid: 1, stateDir: "/s", url: null }, "repave:local:FrontDoor", new Set(["stateDir", "url"]));
         assert.deepEqual(outs, { adminToken: secret("a"), pid: 1, stateDir: secret("/s"), url: null });
     });
 
@@ -76,5 +77,18 @@ describe("repave provider plugin", () => {
         const schema = JSON.parse(await repaveProvider.getSchema!()) as { name: string; resources: Record<string, unknown> };
         assert.equal(schema.name, "repave");
         assert.deepEqual(Object.keys(schema.resources).sort(), Object.keys(handlers).sort());
+    });
+
+    it("marks exactly the secret properties in the schema, each one a property the schema declares", async () => {
+        type Props = Record<string, { secret?: boolean }>;
+        const schema = JSON.parse(await repaveProvider.getSchema!()) as { resources: Record<string, { properties: Props; inputProperties: Props }> };
+        assert.deepEqual(Object.keys(secretProperties).sort(), Object.keys(handlers).sort());
+        for (const [token, secrets] of Object.entries(secretProperties)) {
+            const { properties, inputProperties } = schema.resources[token]!;
+            // A name the schema does not declare is a typo: that property would never be marked.
+            for (const name of secrets) assert.equal(properties[name]?.secret, true, `${token}.${name} is declared and secret in the schema`);
+            const schemaSecrets = Object.entries({ ...properties, ...inputProperties }).filter(([, p]) => p.secret).map(([k]) => k);
+            assert.deepEqual([...new Set(schemaSecrets)].sort(), [...secrets].sort(), token);
+        }
     });
 });

@@ -37,8 +37,6 @@ export interface Diff {
 export interface Handler {
     /** Properties that must be present and of this type in the inputs (a clear refusal before anything runs). */
     required: Readonly<Record<string, "string" | "number" | "boolean" | "object" | "array">>;
-    /** Outputs that are secrets whatever the program asks (keys, credentials, tokens). */
-    secretOutputs: readonly string[];
     /** Inputs that may be relative paths, resolved against the project folder. */
     paths?: readonly string[];
     diff(olds: Props, news: Props): Diff | Promise<Diff>;
@@ -67,7 +65,6 @@ export const resolveStateDir = (declared: unknown): string => resolve(String(dec
 
 const frontDoor: Handler = {
     required: { api: "string", port: "number", testPort: "number", stateDir: "string", adminTokenRotationSeconds: "number" },
-    secretOutputs: ["adminToken"],
     paths: ["stateDir"],
     diff(olds, news) {
         // Ports are the front door's identity: a change replaces it (and the I1 guard refuses that without
@@ -103,7 +100,6 @@ const frontDoor: Handler = {
 
 const ca: Handler = {
     required: { commonName: "string", rotationSeconds: "number" },
-    secretOutputs: ["keyPem", "next"],
     diff(olds, news) {
         // The CA rotates in place (an update): its successor was published a period ago, so nothing is replaced.
         const replaces = changedKeys(olds, news, ["commonName"]);
@@ -139,7 +135,6 @@ export function servingName(stateDir: string, id: string): string {
 
 const generation: Handler = {
     required: { api: "string", generation: "string", imageDir: "string", imageEntry: "string", imageHash: "string", capacity: "number", domains: "array", caCertPem: "string", caKeyPem: "string", stateDir: "string", frontDoorToken: "string", healthCheck: "object" },
-    secretOutputs: ["keyPem", "credential", "frontDoorToken"],
     diff(olds, news) {
         // A generation is immutable: any change to what it runs is a new generation (create-before-delete), never
         // an in-place update of compute that may be serving traffic (I1). Its declared id is compared (the serving
@@ -186,7 +181,6 @@ async function runGate(inputs: Props): Promise<Props> {
 
 const gate: Handler = {
     required: { api: "string", generation: "string", backends: "array", testPort: "number", stateDir: "string", frontDoorToken: "string", probes: "object" },
-    secretOutputs: ["keyPem", "credential", "frontDoorToken"],
     diff(olds, news) {
         return { changes: changedKeys(olds, news, gateInputKeys).length > 0, replaces: [] };
     },
@@ -203,7 +197,6 @@ const switchInputKeys = ["generation", "gatePassedGeneration", "backends", "cert
 
 const trafficSwitch: Handler = {
     required: { api: "string", generation: "string", gatePassedGeneration: "string", backends: "array", port: "number", stateDir: "string", frontDoorToken: "string" },
-    secretOutputs: ["keyPem", "credential", "frontDoorToken"],
     diff(olds, news) {
         // The production route is part of the front door: it is updated, never replaced (I4).
         return { changes: changedKeys(olds, news, switchInputKeys).length > 0, replaces: [] };
@@ -223,7 +216,6 @@ const trafficSwitch: Handler = {
 // The image ledger's steps are the dynamic provider's own (components/image-ledger.ts): one definition of the ledger.
 const imageLedger: Handler = {
     required: { current: "object" },
-    secretOutputs: [],
     async diff(olds, news) {
         const { changes } = await imageLedgerProvider.diff!("image-ledger", olds, news);
         return { changes: changes ?? true, replaces: [] };

@@ -9,6 +9,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { handlers, ready, resolveStateDir, type CheckFailure, type Handler, type Props } from "./handlers.ts";
 import { schema } from "./schema.ts";
+import { secretsOf } from "../secret-properties.ts";
 
 /** The engine's mark of a secret value in a property struct (sdk/go/common/resource/sig). */
 const secretSig = "4dabf18193072939515e22adb298388d";
@@ -36,9 +37,9 @@ export function reveal(props: Props | undefined): { plain: Props; secret: Set<st
     return { plain, secret };
 }
 
-/** Outputs with the type's secret keys and the keys whose inputs were secret marked secret. */
-export function conceal(outs: Props, handler: Handler, secretInputs: Set<string>): Props {
-    const mark = new Set([...handler.secretOutputs, ...secretInputs]);
+/** Outputs with the type's secret keys (secret-properties.ts) and the keys whose inputs were secret marked secret. */
+export function conceal(outs: Props, type: string, secretInputs: Set<string>): Props {
+    const mark = new Set([...secretsOf(type), ...secretInputs]);
     return Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, mark.has(k) && v !== undefined && v !== null ? { [secretSig]: secretValue, value: v } : v]));
 }
 
@@ -48,6 +49,12 @@ function handlerFor(urn: string): Handler {
     const handler = handlers[typeOf(urn)];
     if (!handler) throw new Error(`repave provider: unknown resource type ${typeOf(urn)} (this plugin serves ${Object.keys(handlers).join(", ")})`);
     return handler;
+}
+
+/** The handler, once the changeover code it runs has loaded (see ready(): check needs neither, so it starts fast). */
+async function loadedHandlerFor(urn: string): Promise<Handler> {
+    await ready();
+    return handlerFor(urn);
 }
 
 /** Inputs with declared paths resolved against the project folder. */
@@ -101,8 +108,7 @@ export const repaveProvider: pulumi.provider.Provider = {
         return { inputs: news as Props, failures };
     },
     async diff(_id, urn, olds, news) {
-        await ready();
-        const handler = handlerFor(urn);
+        const handler = await loadedHandlerFor(urn);
         const n = reveal(news as Props).plain;
         const o = reveal(olds as Props).plain;
         const { changes, replaces, deleteBeforeReplace } = await handler.diff(withoutDynamic(o), withPaths(handler, n));
@@ -111,33 +117,29 @@ export const repaveProvider: pulumi.provider.Provider = {
         return { changes: changes || "__provider" in o, replaces, deleteBeforeReplace: deleteBeforeReplace ?? false };
     },
     async create(urn, inputs) {
-        await ready();
-        const handler = handlerFor(urn);
+        const handler = await loadedHandlerFor(urn);
         const { plain, secret } = reveal(inputs as Props);
         const { id, outs } = await handler.create(withPaths(handler, plain));
-        return { id, outs: conceal(outs, handler, secret) };
+        return { id, outs: conceal(outs, typeOf(urn), secret) };
     },
     async read(id, urn, props) {
-        await ready();
-        const handler = handlerFor(urn);
+        const handler = await loadedHandlerFor(urn);
         const { plain, secret } = reveal(props as Props);
         const current = handler.read ? await handler.read(id, withoutDynamic(plain)) : plain;
-        return { id, props: conceal(current, handler, secret) };
+        return { id, props: conceal(current, typeOf(urn), secret) };
     },
     async update(_id, urn, olds, news) {
-        await ready();
-        const handler = handlerFor(urn);
+        const handler = await loadedHandlerFor(urn);
         const { plain, secret } = reveal(news as Props);
         const o = reveal(olds as Props).plain;
         const n = withPaths(handler, plain);
         // Only moved from a dynamic provider, nothing else changed: the same outputs, without its code.
-        if ("__provider" in o && !(await handler.diff(withoutDynamic(o), n)).changes) return { outs: conceal(withoutDynamic(o), handler, secret) };
+        if ("__provider" in o && !(await handler.diff(withoutDynamic(o), n)).changes) return { outs: conceal(withoutDynamic(o), typeOf(urn), secret) };
         const outs = await handler.update(withoutDynamic(o), n);
-        return { outs: conceal(outs, handler, secret) };
+        return { outs: conceal(outs, typeOf(urn), secret) };
     },
     async delete(_id, urn, props) {
-        await ready();
-        const handler = handlerFor(urn);
+        const handler = await loadedHandlerFor(urn);
         await handler.delete?.(withoutDynamic(reveal(props as Props).plain));
     },
 };

@@ -1,13 +1,18 @@
 // The package schema of repave's provider plugin (`pulumi package get-schema ./provider`): the local target's
 // resources, their inputs and outputs. The components are the supported API; the schema documents the plugin's
 // surface for tools that read schemas (and for another language's SDK, were one generated).
+import { secretsOf } from "../secret-properties.ts";
+
 type Kind = "string" | "integer" | "boolean" | "strings" | "any";
 
-const spec = (kind: Kind, description: string, secret = false) => ({
+const spec = (kind: Kind, description: string) => ({
     ...(kind === "strings" ? { type: "array", items: { type: "string" } } : kind === "any" ? { $ref: "pulumi.json#/Any" } : { type: kind }),
     description,
-    ...(secret ? { secret: true } : {}),
 });
+
+/** Properties with `secret: true` where secret-properties.ts says so (inputs and outputs alike). */
+const marked = (token: string, properties: Record<string, object>) =>
+    Object.fromEntries(Object.entries(properties).map(([k, p]) => [k, secretsOf(token).includes(k) ? { ...p, secret: true } : p]));
 
 const routeInputs = {
     api: spec("string", "The API's name."),
@@ -15,13 +20,13 @@ const routeInputs = {
     imageVersion: spec("string", "The image version the generation runs."),
     backends: spec("strings", "The generation's instances, host:port."),
     certPem: spec("string", "The generation's serving certificate."),
-    keyPem: spec("string", "The certificate's key.", true),
+    keyPem: spec("string", "The certificate's key."),
     certSerial: spec("string", "The certificate's serial."),
     domains: spec("strings", "The names the certificate and the front door serve."),
-    credential: spec("string", "The generation's bearer credential.", true),
+    credential: spec("string", "The generation's bearer credential."),
     caCertPem: spec("string", "The trust bundle clients hold."),
     stateDir: spec("string", "The front door's state folder."),
-    frontDoorToken: spec("string", "The front door's admin token.", true),
+    frontDoorToken: spec("string", "The front door's admin token."),
 };
 
 const resources: Record<string, { description: string; inputs: Record<string, object>; outputs: Record<string, object>; requiredInputs: string[] }> = {
@@ -44,7 +49,7 @@ const resources: Record<string, { description: string; inputs: Record<string, ob
             pid: spec("integer", "The daemon's process; 0 when `refresh` found it dead."),
             url: spec("string", "The production URL."),
             testUrl: spec("string", "The test listener's URL."),
-            adminToken: spec("string", "The admin channel's token.", true),
+            adminToken: spec("string", "The admin channel's token."),
             adminTokenIssuedAt: spec("string", "When the admin token was issued."),
         },
         requiredInputs: ["api", "port", "testPort", "stateDir", "adminTokenRotationSeconds"],
@@ -55,9 +60,10 @@ const resources: Record<string, { description: string; inputs: Record<string, ob
         outputs: {
             certPem: spec("string", "The trust bundle: the signing CA and the next."),
             signingCertPem: spec("string", "The CA that signs now."),
-            keyPem: spec("string", "Its key.", true),
+            keyPem: spec("string", "Its key."),
             serial: spec("string", "Its serial."),
             notAfter: spec("string", "When it expires."),
+            next: spec("any", "The CA that signs after this one, published a period ahead: its certificate and key."),
         },
         requiredInputs: ["commonName", "rotationSeconds"],
     },
@@ -71,7 +77,7 @@ const resources: Record<string, { description: string; inputs: Record<string, ob
             imageCreatedAt: spec("string", "When the build was made."),
             capacity: spec("integer", "How many instances."),
             certLifetimeDays: spec("integer", "The certificate's lifetime."),
-            caKeyPem: spec("string", "The CA's key.", true),
+            caKeyPem: spec("string", "The CA's key."),
             healthCheck: spec("any", "The app contract's health check."),
             drainSeconds: spec("integer", "How long a retiring generation drains."),
         },
@@ -107,7 +113,7 @@ export function schema(version: string) {
         resources: Object.fromEntries(
             Object.entries(resources).map(([token, r]) => [
                 token,
-                { description: r.description, inputProperties: r.inputs, requiredInputs: r.requiredInputs, properties: { ...r.inputs, ...r.outputs } },
+                { description: r.description, inputProperties: marked(token, r.inputs), requiredInputs: r.requiredInputs, properties: marked(token, { ...r.inputs, ...r.outputs }) },
             ]),
         ),
     };
