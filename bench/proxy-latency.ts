@@ -65,12 +65,15 @@ async function startDaemon(name: string, script: string, backends: string[], cer
     return { port, pids: processesOf(child.pid!, stateDir) };
 }
 
-/** user + system CPU of processes, in ms (from /proc/<pid>/stat, clock ticks of 10 ms). */
-function cpuMs(pids: number[]): number {
-    return pids.reduce((sum, pid) => {
-        const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        return sum + (Number(fields[11]) + Number(fields[12])) * 10;
-    }, 0);
+/** user and system CPU of processes, in ms (from /proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pids: number[]): { user: number; system: number } {
+    return pids.reduce(
+        (sum, pid) => {
+            const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+            return { user: sum.user + Number(fields[11]) * 10, system: sum.system + Number(fields[12]) * 10 };
+        },
+        { user: 0, system: 0 },
+    );
 }
 
 /** A front door's processes: its daemon, and the HAProxy master and workers in the group it names (if any). */
@@ -161,22 +164,26 @@ async function main(): Promise<void> {
 
     // Interleaved rounds (direct, then each daemon, `rounds` times): the machine's noise - other processes on these
     // cores - lands on every path alike. Latencies are pooled per path; CPU is summed per daemon.
-    const paths: Array<{ name: string; send: () => Promise<number>; pids?: number[]; samples: number[]; errors: number; requests: number; cpu: number }> = [
-        { name: "direct", send: direct, samples: [], errors: 0, requests: 0, cpu: 0 },
+    const paths: Array<{ name: string; send: () => Promise<number>; pids?: number[]; samples: number[]; errors: number; requests: number; cpu: number; system: number }> = [
+        { name: "direct", send: direct, samples: [], errors: 0, requests: 0, cpu: 0, system: 0 },
     ];
     const agents: https.Agent[] = [];
     for (const d of started) {
         const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: ca.certPem, servername: "localhost" });
         agents.push(agent);
-        paths.push({ name: d.name, send: request(https, { host: "127.0.0.1", port: d.port, agent, servername: "localhost", ca: ca.certPem }), pids: d.pids, samples: [], errors: 0, requests: 0, cpu: 0 });
+        paths.push({ name: d.name, send: request(https, { host: "127.0.0.1", port: d.port, agent, servername: "localhost", ca: ca.certPem }), pids: d.pids, samples: [], errors: 0, requests: 0, cpu: 0, system: 0 });
     }
     for (const p of paths) await warm(p.send);
     const rounds = Math.max(1, Math.round(seconds / 4));
     for (let r = 0; r < rounds; r++) {
         for (const p of paths) {
-            const before = p.pids ? cpuMs(p.pids) : 0;
+            const before = p.pids ? cpuMs(p.pids) : undefined;
             const run = await fixedRate(p.send, seconds / rounds);
-            if (p.pids) p.cpu += cpuMs(p.pids) - before;
+            if (p.pids && before) {
+                const after = cpuMs(p.pids);
+                p.cpu += after.user + after.system - before.user - before.system;
+                p.system += after.system - before.system;
+            }
             p.samples.push(...run.latencies);
             p.errors += run.errors;
             p.requests += run.requests;
@@ -188,7 +195,9 @@ async function main(): Promise<void> {
         const s = stats(p.samples);
         const row = {
             requests: p.requests, errors: p.errors, ...s,
-            ...(p.pids ? { p99AddedMs: Number((s.p99 - direct99).toFixed(3)), cpuMsPerRequest: Number((p.cpu / p.requests).toFixed(4)) } : {}),
+            ...(p.pids ? { p99AddedMs: Number((s.p99 - direct99).toFixed(3)), cpuMsPerRequest: Number((p.cpu / p.requests).toFixed(4)),
+                // The kernel's part (system time: loopback TCP, epoll) - what any proxy on this path pays.
+                systemMsPerRequest: Number((p.system / p.requests).toFixed(4)) } : {}),
         };
         results[p.name] = row;
         console.log(`${p.name === "direct" ? "direct to the backends" : `through the front door, ${p.name}`}: ${JSON.stringify(row)}`);
