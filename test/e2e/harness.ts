@@ -14,15 +14,28 @@ import { buildImage, type ResolvedImage } from "../../components/local/image.ts"
 export const repoRoot = resolve(import.meta.dirname, "../..");
 const engineBin = join(repoRoot, ".engine", "bin");
 
-export function freePort(): Promise<number> {
-    return new Promise((res, rej) => {
-        const srv = createServer();
-        srv.once("error", rej);
-        srv.listen(0, "127.0.0.1", () => {
-            const { port } = srv.address() as { port: number };
-            srv.close(() => res(port));
+/**
+ * A free port for a listener a test starts later, from 20000-29999: below the kernel's ephemeral range (32768-60999
+ * here, where every outgoing connection takes its local port - one of them took a port between the pick and the
+ * front door's bind, and HAProxy failed "Address already in use") and below Kubernetes' NodePort range
+ * (30000-32767). Never the same port twice in one test process.
+ */
+const handedOut = new Set<number>();
+export async function freePort(): Promise<number> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const port = 20_000 + Math.floor(Math.random() * 10_000);
+        if (handedOut.has(port)) continue;
+        const free = await new Promise<boolean>((res) => {
+            const srv = createServer();
+            srv.once("error", () => res(false));
+            srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
         });
-    });
+        if (free) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error("no free port in 20000-29999 after 200 tries");
 }
 
 export interface RunResult {
