@@ -17,12 +17,18 @@ export const exitCodes = {
     cancelled: 130,
 } as const;
 
-/** An error the driver explains in one line, with the exit code that says which kind it is. */
+/**
+ * An error the driver explains in one line, with the exit code that says which kind it is - and, when the engine
+ * said more than that line (a resource's multi-line error: a process's log, a hint), that text as `detail`, which
+ * the command prints below the line (audit events keep the line only).
+ */
 export class DriverError extends Error {
     readonly exitCode: number;
-    constructor(message: string, exitCode: number) {
+    readonly detail: string | undefined;
+    constructor(message: string, exitCode: number, detail?: string) {
         super(message);
         this.exitCode = exitCode;
+        this.detail = detail;
     }
 }
 
@@ -38,6 +44,31 @@ function cliText(err: unknown): string {
 /** The first `error:` line the CLI printed, or the first line of the message: what a person needs first. */
 function firstError(text: string): string {
     return (/error: (.*)/.exec(text)?.[1] ?? text.split("\n").find((l) => l.trim()) ?? "the update failed").slice(0, 500);
+}
+
+/**
+ * The rest of the first resource's `error:` in the engine's Diagnostics section: the lines after it that keep its
+ * indentation (the engine indents a multi-line message under its resource, blank lines inside it too), at most 40.
+ * None without a Diagnostics section (progress lines show a message's first line only), or for an error at the
+ * margin, whose message cannot be told from what follows it.
+ */
+export function errorDetail(text: string): string | undefined {
+    // The Diagnostics section, where the engine prints each message whole (progress lines show only its first line).
+    const lines = text.split("\n");
+    const from = lines.findIndex((l) => /^Diagnostics:/.test(l.trim()));
+    if (from < 0) return undefined;
+    // The Stack's own "error: update failed" says nothing: the first resource's error is the one.
+    const at = lines.findIndex((l, i) => i >= from && /error: /.test(l) && !/error: update failed\s*$/.test(l));
+    if (at < 0) return undefined;
+    const indentOf = (line: string) => /^\s*/.exec(line)![0].length;
+    const indent = indentOf(lines[at]!);
+    const rest: string[] = [];
+    for (const line of lines.slice(at + 1, at + 41)) {
+        if (indent === 0 || (line.trim() && indentOf(line) < indent)) break;
+        rest.push(line.slice(indent));
+    }
+    while (rest.length > 0 && !rest.at(-1)!.trim()) rest.pop();
+    return rest.length > 0 ? rest.join("\n") : undefined;
 }
 
 /** Classifies a failed engine operation (`up`, `preview`, `selectStack`, `cancel`). */
@@ -57,5 +88,5 @@ export function classify(err: unknown, doing: string): DriverError {
         const rule = /\[mandatory\]\s+(\S+)/.exec(text)?.[1];
         return new DriverError(`${doing}: refused by the policy pack${rule ? ` (${rule})` : ""}; nothing was changed`, exitCodes.policyViolation);
     }
-    return new DriverError(`${doing}: ${firstError(text)}`, exitCodes.failed);
+    return new DriverError(`${doing}: ${firstError(text)}`, exitCodes.failed, errorDetail(text));
 }

@@ -247,6 +247,8 @@ main(process.argv.slice(2)).then(
             process.exit(exitCodes.usage);
         }
         console.error(`repave: ${err.message}`);
+        // What the engine said beyond that line (a process's log, a hint), indented under it.
+        if (err instanceof DriverError && err.detail) console.error(err.detail.replace(/^/gm, "  "));
         const code = err instanceof DriverError ? err.exitCode : err instanceof CancelledError ? exitCodes.cancelled : exitCodes.failed;
         try {
             failedCommand?.audit.write("command", "failed", { durationSeconds: (Date.now() - failedCommand.started) / 1000, exitCode: code, details: { error: err.message.slice(0, 500) } });
