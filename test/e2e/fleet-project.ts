@@ -52,20 +52,9 @@ export async function createFleetProject(prefix: string, names: string[], backen
     mkdirSync(join(dir, "stacks"));
     mkdirSync(join(dir, ".pulumi-state"));
     const members: FleetMember[] = [];
-    // A port is free when drawn, not reserved: two draws can give the same one (then the spec refuses testPort ==
-    // port, or two stacks collide). Every port of the fleet is distinct.
-    const taken = new Set<number>();
-    const distinctPort = async (): Promise<number> => {
-        for (;;) {
-            const port = await freePort();
-            if (!taken.has(port)) {
-                taken.add(port);
-                return port;
-            }
-        }
-    };
+    // Every port of the fleet is distinct: freePort() never hands out a port twice in one process.
     for (const name of names) {
-        const m = new FleetMember(dir, await distinctPort(), await distinctPort(), name, backend);
+        const m = new FleetMember(dir, await freePort(), await freePort(), name, backend);
         cpSync(join(repoRoot, "images", "sample-api"), m.imagesDir, { recursive: true });
         const init = await m.pulumi(["stack", "init", name]);
         if (init.code !== 0) throw new Error(`stack init ${name} failed:\n${init.out}`);
