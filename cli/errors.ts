@@ -41,24 +41,26 @@ function cliText(err: unknown): string {
     return String((err as Error)?.message ?? err);
 }
 
+/** The message of the first `error:` line the CLI printed. */
+const firstErrorMessage = (text: string): string | undefined => /error: (.*)/.exec(text)?.[1];
+
 /** The first `error:` line the CLI printed, or the first line of the message: what a person needs first. */
 function firstError(text: string): string {
-    return (/error: (.*)/.exec(text)?.[1] ?? text.split("\n").find((l) => l.trim()) ?? "the update failed").slice(0, 500);
+    return (firstErrorMessage(text) ?? text.split("\n").find((l) => l.trim()) ?? "the update failed").slice(0, 500);
 }
 
 /**
- * The rest of the first resource's `error:` in the engine's Diagnostics section: the lines after it that keep its
- * indentation (the engine indents a multi-line message under its resource, blank lines inside it too), at most 40.
- * None without a Diagnostics section (progress lines show a message's first line only), or for an error at the
- * margin, whose message cannot be told from what follows it.
+ * The rest of the error `firstError` reports, from the engine's Diagnostics section, where each message is printed
+ * whole (progress lines show only its first line): the lines after it that keep its indentation (the engine indents
+ * a multi-line message under its resource, blank lines inside it too), at most 40. None without a Diagnostics
+ * section, or for an error at the margin, whose message cannot be told from what follows it.
  */
 export function errorDetail(text: string): string | undefined {
-    // The Diagnostics section, where the engine prints each message whole (progress lines show only its first line).
+    const first = firstErrorMessage(text);
     const lines = text.split("\n");
     const from = lines.findIndex((l) => /^Diagnostics:/.test(l.trim()));
-    if (from < 0) return undefined;
-    // The Stack's own "error: update failed" says nothing: the first resource's error is the one.
-    const at = lines.findIndex((l, i) => i >= from && /error: /.test(l) && !/error: update failed\s*$/.test(l));
+    // The same error as the one line above the detail: never another resource's.
+    const at = first === undefined || from < 0 ? -1 : lines.findIndex((l, i) => i > from && l.trimEnd().endsWith(`error: ${first.trimEnd()}`));
     if (at < 0) return undefined;
     const indentOf = (line: string) => /^\s*/.exec(line)![0].length;
     const indent = indentOf(lines[at]!);

@@ -42,6 +42,17 @@ describe("the driver's account of a failed update", () => {
         );
     });
 
+    it("takes the detail from the error the line reports, never from another resource's listed before it", () => {
+        const twoErrors = engineOutput.replace(
+            "Diagnostics:\n",
+            "Diagnostics:\n  repave:local:Gate (hello-gate):\n    error: another failure\n    with its own second line\n\n",
+        );
+        const err = classify(new Error(twoErrors), "repave run");
+        assert.match(err.message, /^repave run: front door for hello did not start/);
+        assert.match(err.detail ?? "", /^\[ALERT\]/);
+        assert.doesNotMatch(err.detail ?? "", /its own second line/);
+    });
+
     it("adds nothing when the engine said nothing more, or printed no Diagnostics section", () => {
         assert.equal(errorDetail("Diagnostics:\n  pulumi:pulumi:Stack (s):\n    error: update failed\n\nResources:\n"), undefined);
         assert.equal(errorDetail("Diagnostics:\n  r (x):\n    error: one line only\n\nResources:\n"), undefined);
