@@ -53,7 +53,8 @@ export async function rotationCase(t: ChangeoverTarget) {
     const servedA = await t.call(t.port(), ca, credA);
     assert.equal(servedA.status, 200);
     assert.equal(servedA.generation, a.generation);
-    assert.ok(t.residue(a.generation).length > 0, "the first generation exists on the platform");
+    const firstResidue = t.residue(a.generation);
+    assert.ok(firstResidue.length > 0, "the first generation exists on the platform");
 
     await t.image("newer");
     const second = await t.stack.up();
@@ -81,7 +82,7 @@ export async function rotationCase(t: ChangeoverTarget) {
     assert.ok(state.length > 0);
     for (const secret of [credA, credB]) assert.ok(!state.includes(secret), "credential in plain text in state");
     assert.ok(!state.includes("PRIVATE KEY"), "private key in plain text in state");
-    return { a, b, credA, credB, ca, second };
+    return { a, b, credA, credB, ca, second, served, servedA, firstResidue };
 }
 
 /**

@@ -39,8 +39,11 @@ describe("two consecutive deploys", () => {
     after(async () => stack && (await stack.cleanup()));
 
     it("repave rotates generation, image, certificate and credential but keeps the front door", async () => {
-        const { a, b } = await rotationCase(localTarget(stack));
-        // Local only: the newest patched build is picked, capacity 2 processes, one front-door daemon, the admin token.
+        const { a, b, served, firstResidue } = await rotationCase(localTarget(stack));
+        // Local only: the newest patched build is picked, capacity 2 processes, one front-door daemon, the served
+        // certificate is the one the state records, the admin token.
+        assert.equal(firstResidue.length, 2, "capacity 2 processes for the first generation");
+        assert.equal(served.serial, b.certSerial, "with the new generation's certificate");
         assert.equal(b.imageVersion, "1.2.0", "the newest patched build is picked");
         assert.equal(b.previousGeneration, a.generation);
         assert.equal(processesWith(genMarker(b.generation)).length, 2, "capacity 2 processes");
@@ -79,8 +82,9 @@ describe("a candidate that fails a negative probe", () => {
     after(async () => stack && (await stack.cleanup()));
 
     it("never takes traffic, and a rerun with a good build converges with 0 failed requests (I2, I3)", async () => {
-        const { after } = await failedGateCase(localTarget(stack), async (bad) => {
+        const { after } = await failedGateCase(localTarget(stack), async (bad, live) => {
             assert.match(bad.out, /traffic stays where it is/);
+            assert.equal(processesWith(genMarker(live.generation)).length, 2, "live generation untouched");
             const state = await stack.exportState();
             const pending = state.deployment.resources.filter((r) => r.type.endsWith("Generation") && r.delete);
             assert.equal(pending.length, 1, "the engine keeps the live generation as a pending delete");

@@ -67,7 +67,10 @@ suite("kubernetes: two consecutive deploys", () => {
     after(async () => stack && (await stack.cleanup()));
 
     it("repave rotates generation, image digest, certificate and credential; the production Service keeps its URN and is never replaced", async () => {
-        const { b, second } = await rotationCase(kubernetesTarget(stack, registry));
+        const { b, second, firstResidue } = await rotationCase(kubernetesTarget(stack, registry));
+        assert.ok(await serviceUrn(stack), "production Service in state");
+        const firstSecrets = firstResidue.filter((n) => n.startsWith("secrets/"));
+        assert.ok(firstSecrets.length >= 2, `the first generation's credential and TLS Secrets: ${firstSecrets.join(", ")}`);
         // Kubernetes only: pinned by digest, the Service not replaced, the new generation's Secrets by name, and every
         // image the cluster ran (API pods, gate Jobs, the monitor) from the test registry, by digest - none from Docker Hub.
         assert.match(b.imageHash, /@sha256:[0-9a-f]{64}$/, "pinned by digest");
@@ -77,6 +80,7 @@ suite("kubernetes: two consecutive deploys", () => {
         const pods = kubectlJson<{ items: { spec: { containers: { image: string }[] } }[] }>(["-n", stack.namespace, "get", "pods"]).items;
         const images = [...new Set(pods.flatMap((p) => p.spec.containers.map((c) => c.image)))];
         for (const image of images) assert.ok(image.startsWith(`${cluster.registry}/repave/`) && /@sha256:[0-9a-f]{64}$/.test(image), `pinned, from the test registry: ${image}`);
+        assert.ok(images.some((i) => i.startsWith(`${cluster.registry}/repave/probe-runner@sha256:`)), `the gate ran the project's probe runner: ${images.join(", ")}`);
         const cron = kubectlJson<{ spec: { jobTemplate: { spec: { template: { spec: { containers: { image: string }[] } } } } } }>(["-n", stack.namespace, "get", "cronjob", "hello-monitor"]);
         assert.match(cron.spec.jobTemplate.spec.template.spec.containers[0]!.image, new RegExp(`^${cluster.registry.replace(/[.]/g, "\\.")}/repave/probe-runner@sha256:[0-9a-f]{64}$`), "the monitor runs the project's probe runner");
     });
@@ -113,7 +117,9 @@ suite("kubernetes: a candidate that fails a negative probe in the gate Job", () 
     it("never takes traffic, and a rerun with a good build converges with 0 failed requests (I2, I3)", async () => {
         const { after } = await failedGateCase(kubernetesTarget(stack, registry), async (bad, live) => {
             console.log(`failed update, its gate lines:\n${bad.out.split("\n").filter((l) => /gate|FAILED|unauthenticated/i.test(l)).slice(0, 20).join("\n")}`);
-            assert.match(bad.out, /gate FAILED: .*hello-unauthenticated/, "the gate Job failed the update, naming the probe case");
+            assert.match(bad.out, /hello-gate/, "the gate Job failed the update");
+            assert.match(bad.out, /gate FAILED: .*hello-unauthenticated/, "the failed update names the probe case");
+            assert.equal(stack.names("deployments", `repave.dev/generation=${live.generation}`).length, 1, "live generation untouched");
             assert.equal(selectorOf(stack), live.generation, "the production Service still selects the live generation");
         });
         // The failed candidate's pods are gone too (not only the old live generation's).
